@@ -1,0 +1,17 @@
+"""Reflex configuration. Every setting has an embedded default: SQLite, no Redis, no LLM.
+
+REFLEX_REDIS_URL (read by Reflex itself) switches state and pub/sub to Redis.
+"""
+
+import reflex as rx
+
+from stream_chat import settings
+
+config = rx.Config(
+    app_name="stream_chat",
+    db_url=settings.database_url(),
+    telemetry_enabled=False,
+    show_built_with_reflex=False,
+    plugins=[rx.plugins.RadixThemesPlugin(theme=rx.theme(accent_color="indigo", radius="medium"))],
+    disable_plugins=[rx.plugins.SitemapPlugin],
+)

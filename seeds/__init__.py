@@ -1,0 +1,1 @@
+"""Demo data: the original app's rooms, ten users and a few hundred messages."""

@@ -1,0 +1,1 @@
+"""StreamChat: real-time rooms and a streaming AI assistant on Reflex."""

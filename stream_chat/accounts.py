@@ -1,0 +1,142 @@
+"""The Accounts context: users, passwords and session tokens.
+
+Passwords are hashed with Argon2id (argon2-cffi). Session tokens are random, handed to the
+browser once, and stored only as their SHA-256 digest, so a leaked database holds no usable
+token. Plain Python, no Reflex.
+"""
+
+import hashlib
+import secrets
+from datetime import timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from email_validator import EmailNotValidError, validate_email
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, delete, func, select
+
+from stream_chat import repo
+from stream_chat.models import User, UserToken, utcnow
+
+MIN_PASSWORD_LENGTH = 12
+MAX_PASSWORD_LENGTH = 256
+SESSION_VALIDITY = timedelta(days=60)
+SESSION_CONTEXT = "session"
+
+_hasher = PasswordHasher()
+# Verified against when the email is unknown, so that a miss costs as much time as a wrong
+# password and response times do not reveal which emails have accounts.
+_DUMMY_HASH = _hasher.hash("not-a-real-password-but-a-timing-guard")
+
+
+class RegistrationError(Exception):
+    """What is wrong with each field, keyed by field name, ready to show beside the form."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__("; ".join(errors.values()))
+        self.errors = errors
+
+
+def normalize_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def register_user(email: str, password: str, name: str = "") -> User:
+    errors: dict[str, str] = {}
+    address = normalize_email(email)
+    try:
+        address = validate_email(address, check_deliverability=False).normalized.lower()
+    except EmailNotValidError as error:
+        errors["email"] = str(error)
+    if len(password) < MIN_PASSWORD_LENGTH:
+        errors["password"] = f"Use at least {MIN_PASSWORD_LENGTH} characters."
+    elif len(password) > MAX_PASSWORD_LENGTH:
+        errors["password"] = f"Use at most {MAX_PASSWORD_LENGTH} characters."
+    if errors:
+        raise RegistrationError(errors)
+
+    user = User(
+        email=address,
+        name=(name.strip() or address.split("@")[0])[:80],
+        hashed_password=hash_password(password),
+    )
+    with repo.session() as db:
+        db.add(user)
+        try:
+            db.commit()
+        except IntegrityError as error:
+            raise RegistrationError(
+                {"email": "An account with this email already exists."}
+            ) from error
+        db.refresh(user)
+    return user
+
+
+def get_user_by_email(email: str) -> User | None:
+    with repo.session() as db:
+        return db.exec(select(User).where(User.email == normalize_email(email))).first()
+
+
+def get_user(user_id: int) -> User | None:
+    with repo.session() as db:
+        return db.get(User, user_id)
+
+
+def authenticate(email: str, password: str) -> User | None:
+    """The user whose email and password these are, or None (without saying which was wrong)."""
+    user = get_user_by_email(email)
+    try:
+        _hasher.verify(user.hashed_password if user else _DUMMY_HASH, password)
+    except (VerificationError, InvalidHashError):
+        return None
+    return user
+
+
+def count_users() -> int:
+    with repo.session() as db:
+        return db.exec(select(func.count()).select_from(User)).one()
+
+
+# Session tokens
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_session_token(user: User) -> str:
+    token = secrets.token_urlsafe(32)
+    with repo.session() as db:
+        db.add(UserToken(user_id=user.id, token_hash=_digest(token), context=SESSION_CONTEXT))  # type: ignore[arg-type]
+        db.commit()
+    return token
+
+
+def get_user_by_session_token(token: str | None) -> User | None:
+    """The token's user, or None when the token is unknown, revoked or older than 60 days."""
+    if not token:
+        return None
+    query = (
+        select(User)
+        .join(UserToken)
+        .where(
+            UserToken.token_hash == _digest(token),
+            UserToken.context == SESSION_CONTEXT,
+            col(UserToken.inserted_at) > utcnow() - SESSION_VALIDITY,
+        )
+    )
+    with repo.session() as db:
+        return db.exec(query).first()
+
+
+def delete_session_token(token: str | None) -> None:
+    """Log out: the token stops working everywhere at once."""
+    if not token:
+        return
+    with repo.session() as db:
+        db.exec(delete(UserToken).where(col(UserToken.token_hash) == _digest(token)))  # type: ignore[call-overload]
+        db.commit()

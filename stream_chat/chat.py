@@ -1,0 +1,176 @@
+"""The Chat context: rooms and messages.
+
+The only door to those tables. Plain Python, no Reflex: event handlers call these functions,
+and so do the seeds, the tests and the benchmarks.
+"""
+
+from sqlalchemy.orm import joinedload
+from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import SelectOfScalar
+
+from stream_chat import repo
+from stream_chat.models import Message, Room, utcnow
+
+MAX_MESSAGE_LENGTH = 4000
+PAGE_SIZE = 20
+
+
+class ChatError(Exception):
+    """A refusal whose message is fit to show to the user as it is."""
+
+
+class RoomNotFound(ChatError):
+    def __init__(self) -> None:
+        super().__init__("That room does not exist.")
+
+
+class MessageNotFound(ChatError):
+    def __init__(self) -> None:
+        super().__init__("That message does not exist any more.")
+
+
+class NotAuthorized(ChatError):
+    pass
+
+
+class InvalidMessage(ChatError):
+    pass
+
+
+def parse_id(raw: int | str | None) -> int | None:
+    """An id from a URL or an event payload, or None when it is not a positive integer."""
+    if isinstance(raw, bool):
+        return None
+    if isinstance(raw, int):
+        return raw if raw > 0 else None
+    if isinstance(raw, str) and raw.isascii() and raw.isdigit():
+        value = int(raw)
+        # Larger ids overflow PostgreSQL's integer column and would raise instead of "not found".
+        return value if 0 < value < 2**31 else None
+    return None
+
+
+def clean_content(content: str) -> str:
+    """The content as it will be stored, or InvalidMessage saying what is wrong with it."""
+    stripped = content.strip() if isinstance(content, str) else ""
+    if not stripped:
+        raise InvalidMessage("A message cannot be empty.")
+    if len(stripped) > MAX_MESSAGE_LENGTH:
+        raise InvalidMessage(
+            f"A message can be at most {MAX_MESSAGE_LENGTH:,} characters "
+            f"(this one has {len(stripped):,})."
+        )
+    return stripped
+
+
+# Rooms
+
+
+def list_rooms() -> list[Room]:
+    with repo.session() as db:
+        return list(db.exec(select(Room).order_by(col(Room.name))).all())
+
+
+def get_room(room_id: int | str | None) -> Room | None:
+    """The room, or None for an unknown or malformed id."""
+    parsed = parse_id(room_id)
+    if parsed is None:
+        return None
+    with repo.session() as db:
+        return db.get(Room, parsed)
+
+
+def create_room(name: str, description: str = "") -> Room:
+    room = Room(name=name.strip(), description=description.strip())
+    with repo.session() as db:
+        db.add(room)
+        db.commit()
+        db.refresh(room)
+    return room
+
+
+# Messages
+
+
+def _messages_with_senders() -> SelectOfScalar[Message]:
+    # One query with its senders joined: the template shows a name on every row.
+    return select(Message).options(joinedload(Message.sender))  # type: ignore[arg-type]
+
+
+def last_messages(room_id: int, limit: int = PAGE_SIZE) -> list[Message]:
+    """The room's newest `limit` messages, oldest first (display order)."""
+    query = (
+        _messages_with_senders()
+        .where(Message.room_id == room_id)
+        .order_by(col(Message.id).desc())
+        .limit(limit)
+    )
+    with repo.session() as db:
+        return list(reversed(db.exec(query).all()))
+
+
+def messages_before(room_id: int, before_id: int, limit: int = PAGE_SIZE) -> list[Message]:
+    """The `limit` messages of the room just before `before_id`, oldest first.
+
+    Keyset pagination on (room_id, id): the cursor is a message id, and the room filter keeps
+    other rooms' messages out even though ids are global.
+    """
+    query = (
+        _messages_with_senders()
+        .where(Message.room_id == room_id, col(Message.id) < before_id)
+        .order_by(col(Message.id).desc())
+        .limit(limit)
+    )
+    with repo.session() as db:
+        return list(reversed(db.exec(query).all()))
+
+
+def get_message(message_id: int) -> Message | None:
+    with repo.session() as db:
+        return _load_message(db, message_id)
+
+
+def create_message(room_id: int, sender_id: int, content: str) -> Message:
+    text = clean_content(content)
+    with repo.session() as db:
+        if db.get(Room, room_id) is None:
+            raise RoomNotFound()
+        message = Message(room_id=room_id, sender_id=sender_id, content=text)
+        db.add(message)
+        db.commit()
+        return _load_message(db, message.id)  # type: ignore[arg-type,return-value]
+
+
+def update_message(message_id: int, editor_id: int, content: str) -> Message:
+    text = clean_content(content)
+    with repo.session() as db:
+        message = _owned_message(db, message_id, editor_id, "edit")
+        if message.content != text:
+            message.content = text
+            message.updated_at = message.edited_at = utcnow()
+            db.add(message)
+            db.commit()
+        return _load_message(db, message_id)  # type: ignore[return-value]
+
+
+def delete_message(message_id: int, actor_id: int) -> Message:
+    """Deletes the message and returns it as it was, so that callers can say which one went."""
+    with repo.session() as db:
+        message = _owned_message(db, message_id, actor_id, "delete")
+        db.delete(message)
+        db.commit()
+        return message
+
+
+def _load_message(db: Session, message_id: int) -> Message | None:
+    query = _messages_with_senders().where(Message.id == message_id)
+    return db.exec(query).first()
+
+
+def _owned_message(db: Session, message_id: int, user_id: int, action: str) -> Message:
+    message = _load_message(db, message_id)
+    if message is None:
+        raise MessageNotFound()
+    if message.sender_id != user_id:
+        raise NotAuthorized(f"You can only {action} your own messages.")
+    return message

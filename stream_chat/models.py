@@ -1,0 +1,73 @@
+"""Database tables. Read and written only through the contexts (`chat`, `accounts`)."""
+
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from sqlmodel import Field, Relationship, SQLModel
+
+
+def utcnow() -> datetime:
+    # SQLModel's UTCDateTime columns refuse naive datetimes and return aware UTC ones on
+    # SQLite and PostgreSQL alike.
+    return datetime.now(UTC)
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "users"
+
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(max_length=160, sa_column_kwargs={"unique": True})
+    name: str = Field(max_length=80)
+    hashed_password: str = Field(max_length=255)
+    inserted_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+    messages: list["Message"] = Relationship(back_populates="sender")
+    tokens: list["UserToken"] = Relationship(
+        back_populates="user", sa_relationship_kwargs={"cascade": "all, delete-orphan"}
+    )
+
+
+class UserToken(SQLModel, table=True):
+    """A session token, stored only as its SHA-256 digest (phx.gen.auth's users_tokens)."""
+
+    __tablename__ = "users_tokens"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="users.id", ondelete="CASCADE", index=True)
+    token_hash: str = Field(max_length=64, sa_column_kwargs={"unique": True})
+    context: str = Field(max_length=32)
+    inserted_at: datetime = Field(default_factory=utcnow)
+
+    user: User | None = Relationship(back_populates="tokens")
+
+
+class Room(SQLModel, table=True):
+    __tablename__ = "rooms"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=80, sa_column_kwargs={"unique": True})
+    description: str = Field(default="", max_length=400)
+    inserted_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+    messages: list["Message"] = Relationship(
+        back_populates="room", sa_relationship_kwargs={"cascade": "all, delete-orphan"}
+    )
+
+
+class Message(SQLModel, table=True):
+    __tablename__ = "messages"
+    # "Messages of room R before id X, newest first" is a backward range scan of this index.
+    __table_args__ = (sa.Index("ix_messages_room_id_id", "room_id", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    content: str = Field(sa_type=sa.Text)
+    room_id: int = Field(foreign_key="rooms.id", ondelete="CASCADE")
+    sender_id: int = Field(foreign_key="users.id", ondelete="CASCADE", index=True)
+    inserted_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+    edited_at: datetime | None = Field(default=None)
+
+    room: Room | None = Relationship(back_populates="messages")
+    sender: User | None = Relationship(back_populates="messages")

@@ -1,0 +1,1 @@
+"""Pages: each composes components and names its on_load handlers."""

@@ -1,0 +1,22 @@
+"""/rooms and /rooms/[room_id]."""
+
+import reflex as rx
+
+from stream_chat.components.empty_states import pick_a_room, room_not_found
+from stream_chat.components.layout import rooms_shell
+from stream_chat.state.rooms import RoomsState
+
+
+def rooms_index_page() -> rx.Component:
+    return rooms_shell(pick_a_room())
+
+
+def room_page() -> rx.Component:
+    # The message list arrives with the streams (issue 4); the room's frame is here.
+    return rooms_shell(
+        rx.cond(
+            RoomsState.room_missing,
+            room_not_found(),
+            rx.box(id="messages", role="log", aria_label="Messages", height="100%"),
+        )
+    )

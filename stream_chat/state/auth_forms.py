@@ -1,0 +1,39 @@
+"""The register and log-in forms. Passwords pass through the handler and are never stored."""
+
+import reflex as rx
+
+from stream_chat import accounts
+from stream_chat.state.session import SessionState, safe_return_path
+
+
+class LoginFormState(SessionState):
+    error: str = ""
+
+    @rx.event
+    def log_in(self, form: dict[str, str]) -> rx.event.EventSpec | None:
+        user = accounts.authenticate(form.get("email", ""), form.get("password", ""))
+        if user is None:
+            self.error = "That email and password do not match an account."
+            return None
+        self.error = ""
+        self._start_session(user)
+        return rx.redirect(safe_return_path(self.router.url.query_parameters.get("next")))
+
+
+class RegisterFormState(SessionState):
+    email_error: str = ""
+    password_error: str = ""
+
+    @rx.event
+    def register(self, form: dict[str, str]) -> rx.event.EventSpec | None:
+        try:
+            user = accounts.register_user(
+                form.get("email", ""), form.get("password", ""), form.get("name", "")
+            )
+        except accounts.RegistrationError as error:
+            self.email_error = error.errors.get("email", "")
+            self.password_error = error.errors.get("password", "")
+            return None
+        self.email_error = self.password_error = ""
+        self._start_session(user)
+        return rx.redirect("/rooms")

@@ -1,0 +1,47 @@
+"""The rooms pages: the sidebar's room list and the room being shown."""
+
+from dataclasses import dataclass
+
+import reflex as rx
+
+from stream_chat import chat
+from stream_chat.state.session import SessionState
+
+
+@dataclass
+class RoomLink:
+    id: int
+    name: str
+
+
+class RoomsState(SessionState):
+    rooms: list[RoomLink] = []
+    current_room_id: int | None = None
+    room_name: str = ""
+    room_description: str = ""
+    room_missing: bool = False
+
+    def _load_rooms(self) -> None:
+        self.rooms = [RoomLink(id=room.id, name=room.name) for room in chat.list_rooms()]  # type: ignore[arg-type]
+
+    def _show_room(self, room: chat.Room | None) -> None:
+        self.current_room_id = room.id if room else None
+        self.room_name = room.name if room else ""
+        self.room_description = room.description if room else ""
+
+    @rx.event
+    def open_index(self) -> None:
+        if not self.logged_in:
+            return
+        self._load_rooms()
+        self._show_room(None)
+        self.room_missing = False
+
+    @rx.event
+    def open_room(self) -> None:
+        if not self.logged_in:
+            return
+        self._load_rooms()
+        room = chat.get_room(self.room_id)
+        self._show_room(room)
+        self.room_missing = room is None

@@ -1,0 +1,36 @@
+"""The Reflex app: routes, their guards and their loaders."""
+
+import reflex as rx
+
+from stream_chat.pages.auth import login_page, register_page
+from stream_chat.pages.rooms import room_page, rooms_index_page
+from stream_chat.state.rooms import RoomsState
+from stream_chat.state.session import SessionState
+
+app = rx.App()
+
+app.add_page(lambda: rx.fragment(), route="/", on_load=rx.redirect("/rooms", replace=True))
+app.add_page(
+    login_page,
+    route="/login",
+    title="Log in · StreamChat",
+    on_load=SessionState.redirect_if_logged_in,
+)
+app.add_page(
+    register_page,
+    route="/register",
+    title="Create an account · StreamChat",
+    on_load=SessionState.redirect_if_logged_in,
+)
+app.add_page(
+    rooms_index_page,
+    route="/rooms",
+    title="Rooms · StreamChat",
+    on_load=[SessionState.require_user, RoomsState.open_index],
+)
+app.add_page(
+    room_page,
+    route="/rooms/[room_id]",
+    title="StreamChat",
+    on_load=[SessionState.require_user, RoomsState.open_room],
+)
