@@ -42,7 +42,8 @@ def parse_id(raw: int | str | None) -> int | None:
     if isinstance(raw, bool):
         return None
     if isinstance(raw, int):
-        return raw if raw > 0 else None
+        # Same bound as for strings: a larger int raised instead of "not found".
+        return raw if 0 < raw < 2**31 else None
     if isinstance(raw, str) and raw.isascii() and raw.isdigit():
         value = int(raw)
         # Larger ids overflow PostgreSQL's integer column and would raise instead of "not found".

@@ -53,7 +53,12 @@ def auth_card(title: str, form: rx.Component, footer: rx.Component) -> rx.Compon
             width="100%",
             max_width="420px",
         ),
-        rx.box(rx.color_mode.button(variant="ghost"), position="fixed", top="1rem", right="1rem"),
+        rx.box(
+            rx.color_mode.button(variant="ghost", aria_label="Toggle dark mode"),
+            position="fixed",
+            top="1rem",
+            right="1rem",
+        ),
         min_height="100dvh",
         padding="1rem",
     )

@@ -42,7 +42,7 @@ def brand() -> rx.Component:
     return rx.link(
         rx.hstack(
             rx.icon("messages-square", size=22),
-            rx.heading("StreamChat", size="4"),
+            rx.text("StreamChat", size="4", weight="bold"),
             align="center",
             spacing="2",
         ),
@@ -99,6 +99,8 @@ def mobile_menu() -> rx.Component:
             )
         ),
         direction="left",
+        open=RoomsState.room_menu_open,
+        on_open_change=RoomsState.set_room_menu_open,
     )
 
 

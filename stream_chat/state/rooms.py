@@ -20,11 +20,18 @@ class RoomsState(SessionState):
     room_name: str = ""
     room_description: str = ""
     room_missing: bool = False
+    room_menu_open: bool = False
+
+    @rx.event
+    def set_room_menu_open(self, is_open: bool) -> None:
+        self.room_menu_open = is_open
 
     def _load_rooms(self) -> None:
         self.rooms = [RoomLink(id=room.id, name=room.name) for room in chat.list_rooms()]  # type: ignore[arg-type]
 
     def _show_room(self, room: chat.Room | None) -> None:
+        # Following a room link from the phone drawer should close the drawer.
+        self.room_menu_open = False
         self.current_room_id = room.id if room else None
         self.room_name = room.name if room else ""
         self.room_description = room.description if room else ""

@@ -10,7 +10,7 @@ SESSION_COOKIE = "stream_chat_session"
 
 
 def login_path_returning_to(path: str) -> str:
-    return f"/login?next={quote(path, safe='/')}"
+    return f"/login?next={quote(path.rstrip('/') or '/', safe='/')}"
 
 
 def safe_return_path(candidate: str | None) -> str:
