@@ -18,7 +18,6 @@ run: setup db
 
 test: setup browser
 	$(BIN)/ruff check .
-	$(BIN)/alembic check
 	$(BIN)/reflex export --frontend-only --no-zip --zip-dest-dir test-artifacts/export
 	$(BIN)/pytest
 
