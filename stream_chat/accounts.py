@@ -5,6 +5,7 @@ browser once, and stored only as their SHA-256 digest, so a leaked database hold
 token. Plain Python, no Reflex.
 """
 
+import contextlib
 import hashlib
 import secrets
 from datetime import timedelta
@@ -18,6 +19,7 @@ from sqlmodel import col, delete, func, select
 from stream_chat import repo
 from stream_chat.models import User, UserToken, utcnow
 
+MAX_EMAIL_LENGTH = 160  # users.email
 MIN_PASSWORD_LENGTH = 12
 MAX_PASSWORD_LENGTH = 256
 SESSION_VALIDITY = timedelta(days=60)
@@ -38,7 +40,12 @@ class RegistrationError(Exception):
 
 
 def normalize_email(email: str) -> str:
-    return email.strip().lower()
+    # The same normalization as register_user's (email_validator turns an IDNA domain into
+    # Unicode, NFC-normalizes), so that logging in with the address one registered with works.
+    address = email.strip()
+    with contextlib.suppress(EmailNotValidError):
+        address = validate_email(address, check_deliverability=False).normalized
+    return address.lower()
 
 
 def hash_password(password: str) -> str:
@@ -52,6 +59,10 @@ def register_user(email: str, password: str, name: str = "") -> User:
         address = validate_email(address, check_deliverability=False).normalized.lower()
     except EmailNotValidError as error:
         errors["email"] = str(error)
+    else:
+        if len(address) > MAX_EMAIL_LENGTH:
+            # Valid addresses go up to 254 characters; PostgreSQL would refuse with a DataError.
+            errors["email"] = f"Use at most {MAX_EMAIL_LENGTH} characters."
     if len(password) < MIN_PASSWORD_LENGTH:
         errors["password"] = f"Use at least {MIN_PASSWORD_LENGTH} characters."
     elif len(password) > MAX_PASSWORD_LENGTH:

@@ -19,3 +19,8 @@ def database_url() -> str:
 
 def redis_url() -> str | None:
     return os.environ.get("REFLEX_REDIS_URL") or None
+
+
+def test_pages_enabled() -> bool:
+    """The test suite's own pages (/_stream_lab) are mounted only when asked for."""
+    return os.environ.get("STREAM_CHAT_TEST_PAGES") == "1"

@@ -2,6 +2,7 @@
 
 import reflex as rx
 
+from stream_chat import settings
 from stream_chat.pages.auth import login_page, register_page
 from stream_chat.pages.rooms import room_page, rooms_index_page
 from stream_chat.state.rooms import RoomsState
@@ -34,3 +35,8 @@ app.add_page(
     title="StreamChat",
     on_load=[SessionState.require_user, RoomsState.open_room],
 )
+
+if settings.test_pages_enabled():
+    from stream_chat.testing.stream_lab import StreamLabState, stream_lab_page
+
+    app.add_page(stream_lab_page, route="/_stream_lab", on_load=StreamLabState.load)

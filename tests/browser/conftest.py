@@ -26,7 +26,7 @@ def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
     workdir = tmp_path_factory.mktemp("app")
     database_url = f"sqlite:///{workdir / 'browser.db'}"
     prepared_database(database_url)
-    server = start_app(database_url, workdir / "app.log")
+    server = start_app(database_url, workdir / "app.log", extra_env={"STREAM_CHAT_TEST_PAGES": "1"})
     yield server
     server.stop()
 

@@ -1,0 +1,12 @@
+// Just enough of React for calling useStream as a plain function: the harness
+// plays the part of a component render.
+import { testHooks } from "./hooks.mjs";
+
+export function useContext(_context) {
+  return testHooks.contextValue;
+}
+
+export function useSyncExternalStore(subscribe, getSnapshot, getServerSnapshot) {
+  testHooks.lastSyncExternalStore = { subscribe, getSnapshot, getServerSnapshot };
+  return getSnapshot();
+}

@@ -1,0 +1,1 @@
+"""Tests of the streams core, client model and assets/streams.js."""

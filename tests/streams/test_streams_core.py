@@ -1,0 +1,325 @@
+"""The recorder itself: validation, what it records, seq numbering and pruning."""
+
+from __future__ import annotations
+
+import copy
+import json
+import pickle
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+from stream_chat.streams import StreamRecorder, StreamSpec
+from stream_chat.streams.core import validate_at, validate_limit
+
+M = StreamSpec("messages")
+
+
+def test_core_does_not_import_reflex() -> None:
+    code = (
+        "import sys, stream_chat.streams, stream_chat.streams.core, "
+        "stream_chat.streams.client_model; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'reflex'))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "[]"
+
+
+@pytest.mark.parametrize("at", [-2, -3, -100])
+def test_at_below_minus_one_is_value_error(at: int) -> None:
+    rec = StreamRecorder()
+    with pytest.raises(ValueError, match="at"):
+        rec.insert(M, {"id": 1}, at=at)
+    with pytest.raises(ValueError, match="at"):
+        rec.stream(M, [{"id": 1}], at=at)
+    assert not rec.has_pending()
+
+
+@pytest.mark.parametrize("at", [True, 1.0, "0", None])
+def test_at_must_be_int(at: Any) -> None:
+    with pytest.raises(TypeError):
+        StreamRecorder().insert(M, {"id": 1}, at=at)
+
+
+@pytest.mark.parametrize("limit", [True, 2.5, "3"])
+def test_limit_must_be_int_or_none(limit: Any) -> None:
+    with pytest.raises(TypeError):
+        StreamRecorder().stream(M, [{"id": 1}], limit=limit)
+
+
+def test_validators_accept_valid_values() -> None:
+    assert validate_at(-1) == -1
+    assert validate_at(0) == 0
+    assert validate_at(7) == 7
+    assert validate_limit(None) is None
+    assert validate_limit(-5) == -5
+
+
+@pytest.mark.parametrize("bad", [{}, {"id": None}, {"content": "hi"}])
+def test_item_without_id_is_clear_error(bad: dict[str, Any]) -> None:
+    rec = StreamRecorder()
+    for call in (
+        lambda: rec.insert(M, bad),
+        lambda: rec.stream(M, [{"id": 1}, bad]),
+        lambda: rec.delete(M, bad),
+        lambda: rec.append_text(M, bad, "content", "x"),
+    ):
+        with pytest.raises(ValueError, match=r"stream 'messages'.*no 'id'"):
+            call()
+    # A failing batch records nothing, not even its valid items.
+    assert not rec.has_pending()
+
+
+def test_id_zero_and_empty_string_are_ids() -> None:
+    assert M.dom_id_of({"id": 0}) == "messages-0"
+    assert M.dom_id_of({"id": ""}) == "messages-"
+
+
+def test_default_dom_id() -> None:
+    assert M.dom_id_of({"id": 42, "content": "x"}) == "messages-42"
+    assert StreamSpec("rooms").dom_id_of({"id": "abc"}) == "rooms-abc"
+
+
+def test_custom_dom_id_must_return_non_empty_string() -> None:
+    spec = StreamSpec("s", dom_id=lambda it: it.get("key"))  # type: ignore[arg-type, return-value]
+    assert spec.dom_id_of({"key": "k1"}) == "k1"
+    with pytest.raises(ValueError, match="stream 's'"):
+        spec.dom_id_of({"key": None})
+    with pytest.raises(ValueError, match="stream 's'"):
+        spec.dom_id_of({"key": ""})
+
+
+def test_items_must_be_mappings() -> None:
+    rec = StreamRecorder()
+    with pytest.raises(TypeError, match="messages"):
+        rec.insert(M, [("id", 1)])  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="messages"):
+        rec.stream(M, {"id": 1})  # a single dict instead of a list of dicts
+    with pytest.raises(TypeError, match="messages"):
+        rec.stream(M, [1, 2])  # type: ignore[list-item]
+
+
+@pytest.mark.parametrize("name", ["", None, 3])
+def test_spec_needs_a_name(name: Any) -> None:
+    with pytest.raises(ValueError):
+        StreamSpec(name)
+
+
+def test_append_text_validation() -> None:
+    rec = StreamRecorder()
+    with pytest.raises(TypeError):
+        rec.append_text(M, "messages-1", "content", 5)  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        rec.append_text(M, "messages-1", None, "x")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="dom_id"):
+        rec.append_text(M, "messages-1", "dom_id", "x")
+    with pytest.raises(TypeError):
+        rec.delete_by_dom_id(M, 1)  # type: ignore[arg-type]
+    rec.append_text(M, "messages-1", "content", "")
+    assert not rec.has_pending()
+
+
+def test_recorded_ops_wire_shape() -> None:
+    rec = StreamRecorder()
+    rec.stream(M, [{"id": 1}, {"id": 2}], at=0, limit=-10)
+    rec.insert(M, {"id": 3}, update_only=True)
+    rec.delete(M, {"id": 1})
+    rec.delete_by_dom_id(M, "messages-2")
+    rec.append_text(M, "messages-3", "content", "tok")
+    assert rec.pending_ops("messages") == [
+        ["insert", 0, -10, False, [["messages-1", {"id": 1}], ["messages-2", {"id": 2}]]],
+        ["insert", -1, None, True, [["messages-3", {"id": 3}]]],
+        ["delete", "messages-1"],
+        ["delete", "messages-2"],
+        ["append", "messages-3", "content", "tok"],
+    ]
+
+
+def test_reset_drops_earlier_pending_ops_and_comes_first() -> None:
+    rec = StreamRecorder()
+    rec.insert(M, {"id": 9})
+    rec.append_text(M, "messages-9", "content", "x")
+    rec.stream(M, [{"id": 1}], reset=True)
+    rec.insert(M, {"id": 2}, at=0)
+    assert rec.pending_ops("messages") == [
+        ["reset"],
+        ["insert", -1, None, False, [["messages-1", {"id": 1}]]],
+        ["insert", 0, None, False, [["messages-2", {"id": 2}]]],
+    ]
+
+
+def test_reset_with_no_items_still_records_reset() -> None:
+    rec = StreamRecorder()
+    rec.stream(M, [], reset=True)
+    assert rec.pending_ops("messages") == [["reset"]]
+
+
+def test_stream_of_nothing_records_nothing() -> None:
+    rec = StreamRecorder()
+    rec.stream(M, [])
+    assert not rec.has_pending()
+    assert rec.take_batches() == {}
+
+
+def test_appends_merge_within_a_batch() -> None:
+    rec = StreamRecorder()
+    for token in ["Hel", "lo", ", ", "world"]:
+        rec.append_text(M, "messages-1", "content", token)
+    assert rec.pending_ops("messages") == [["append", "messages-1", "content", "Hello, world"]]
+
+
+def test_interleaved_appends_merge_per_item_and_field() -> None:
+    rec = StreamRecorder()
+    for token in "abc":
+        rec.append_text(M, "messages-1", "content", token)
+        rec.append_text(M, "messages-2", "content", token.upper())
+        rec.append_text(M, "messages-1", "title", token)
+    assert rec.pending_ops("messages") == [
+        ["append", "messages-1", "content", "abc"],
+        ["append", "messages-2", "content", "ABC"],
+        ["append", "messages-1", "title", "abc"],
+    ]
+
+
+def test_appends_do_not_merge_across_other_ops_or_batches() -> None:
+    rec = StreamRecorder()
+    rec.append_text(M, "messages-1", "content", "a")
+    rec.delete(M, {"id": 1})
+    rec.append_text(M, "messages-1", "content", "b")
+    assert rec.pending_ops("messages") == [
+        ["append", "messages-1", "content", "a"],
+        ["delete", "messages-1"],
+        ["append", "messages-1", "content", "b"],
+    ]
+    first = rec.take_batches()["messages"]["ops"]
+    rec.append_text(M, "messages-1", "content", "c")
+    assert rec.pending_ops("messages") == [["append", "messages-1", "content", "c"]]
+    # The batch already taken is not touched by later appends.
+    assert first[-1] == ["append", "messages-1", "content", "b"]
+
+
+def test_appends_merge_per_stream() -> None:
+    rec = StreamRecorder()
+    other = StreamSpec("other")
+    rec.append_text(M, "x", "content", "a")
+    rec.append_text(other, "x", "content", "b")
+    rec.append_text(M, "x", "content", "c")
+    assert rec.pending_ops("messages") == [["append", "x", "content", "ac"]]
+    assert rec.pending_ops("other") == [["append", "x", "content", "b"]]
+
+
+def test_consecutive_appending_inserts_share_one_op() -> None:
+    rec = StreamRecorder()
+    rec.insert(M, {"id": 1})
+    rec.insert(M, {"id": 2})
+    rec.stream(M, [{"id": 3}])
+    rec.insert(M, {"id": 4}, limit=5)  # different limit: new op
+    rec.insert(M, {"id": 5}, at=0)  # at an index: never merged
+    rec.insert(M, {"id": 6}, at=0)
+    rec.insert(M, {"id": 7}, update_only=True)  # different flag: new op
+    assert rec.pending_ops("messages") == [
+        [
+            "insert",
+            -1,
+            None,
+            False,
+            [["messages-1", {"id": 1}], ["messages-2", {"id": 2}], ["messages-3", {"id": 3}]],
+        ],
+        ["insert", -1, 5, False, [["messages-4", {"id": 4}]]],
+        ["insert", 0, None, False, [["messages-5", {"id": 5}]]],
+        ["insert", 0, None, False, [["messages-6", {"id": 6}]]],
+        ["insert", -1, None, True, [["messages-7", {"id": 7}]]],
+    ]
+
+
+def test_items_are_copied_when_recorded() -> None:
+    rec = StreamRecorder()
+    msg = {"id": 1, "content": "a"}
+    rec.insert(M, msg)
+    msg["content"] = "changed"
+    assert rec.pending_ops("messages")[0][4][0][1] == {"id": 1, "content": "a"}
+
+
+def test_take_batches_numbers_per_stream_and_prunes() -> None:
+    rec = StreamRecorder()
+    other = StreamSpec("other")
+    assert rec.take_batches() == {}
+    rec.insert(M, {"id": 1})
+    first = rec.take_batches()
+    assert list(first) == ["messages"]
+    assert first["messages"]["seq"] == 1
+    assert first["messages"]["ops"] == [["insert", -1, None, False, [["messages-1", {"id": 1}]]]]
+    assert not rec.has_pending()
+    assert rec.pending_ops("messages") == []
+    # Nothing pending: no batch and no seq consumed.
+    assert rec.take_batches() == {}
+    rec.delete(M, {"id": 1})
+    rec.insert(other, {"id": 1})
+    second = rec.take_batches()
+    assert {name: b["seq"] for name, b in second.items()} == {"messages": 2, "other": 1}
+    rec.insert(other, {"id": 2})
+    third = rec.take_batches()
+    assert {name: b["seq"] for name, b in third.items()} == {"other": 2}
+    assert rec.last_seq("messages") == 2
+    assert rec.last_seq("other") == 2
+    assert rec.last_seq("never") == 0
+
+
+def test_epoch_is_stable_per_recorder_and_lazy() -> None:
+    template = StreamRecorder()
+    assert template.epoch == ""
+    # Copies made before the first take (a class default copied into each
+    # state) each get an epoch of their own.
+    a, b = copy.deepcopy(template), copy.deepcopy(template)
+    for rec in (a, b):
+        rec.insert(M, {"id": 1})
+    epoch_a = a.take_batches()["messages"]["epoch"]
+    epoch_b = b.take_batches()["messages"]["epoch"]
+    assert epoch_a and epoch_b and epoch_a != epoch_b
+    a.insert(M, {"id": 2})
+    assert a.take_batches()["messages"]["epoch"] == epoch_a
+    assert a.epoch == epoch_a
+
+
+def test_batches_are_json_ready() -> None:
+    rec = StreamRecorder()
+    rec.stream(M, [{"id": 1, "content": "é", "meta": {"n": [1, 2]}}], reset=True, at=0, limit=-3)
+    rec.append_text(M, "messages-1", "content", "x")
+    batches = rec.take_batches()
+    assert json.loads(json.dumps(batches)) == batches
+
+
+def test_pickle_roundtrip_keeps_pending_and_counters() -> None:
+    rec = StreamRecorder()
+    rec.insert(M, {"id": 1})
+    rec.take_batches()
+    rec.insert(M, {"id": 2})
+    clone = pickle.loads(pickle.dumps(rec))
+    assert clone == rec
+    assert clone.take_batches() == rec.take_batches()
+    assert clone.last_seq("messages") == 2
+
+
+def test_recorder_holds_no_callables() -> None:
+    rec = StreamRecorder()
+    rec.insert(StreamSpec("s", dom_id=lambda it: f"k{it['k']}"), {"k": 1})
+    # A lambda in the state would make pickling fail.
+    assert pickle.loads(pickle.dumps(rec)).pending_ops("s")[0][4] == [["k1", {"k": 1}]]
+
+
+def test_pickled_size_flat_after_many_items() -> None:
+    rec = StreamRecorder()
+    rec.insert(M, {"id": 0})
+    rec.take_batches()
+    baseline = len(pickle.dumps(rec))
+    for i in range(1, 5000):
+        rec.insert(M, {"id": i, "content": "x" * 200})
+        if i % 7 == 0:
+            rec.append_text(M, f"messages-{i}", "content", "tok")
+        rec.take_batches()
+    # Only the seq counter's digits may grow.
+    assert len(pickle.dumps(rec)) <= baseline + 4
