@@ -26,6 +26,12 @@ class StreamLabState(StreamsState, rx.State):
     def _call(self, call: list[Any]) -> None:
         """Applies `[op, [args...], {options}]` to the browser's stream and the reference."""
         op, args, options = call[0], call[1], call[2] if len(call) > 2 else {}
+        if op == "insert_lost":
+            # A delta that never reaches the browser: its batch is numbered, then dropped,
+            # so the next batch arrives after a gap and the browser must ask for a resync.
+            self._call(["insert", args, options])
+            self._stream_recorder.take_batches()
+            return
         methods = {
             "stream": (self.stream, self._mirror_recorder.stream),
             "insert": (self.stream_insert, self._mirror_recorder.insert),
