@@ -50,7 +50,7 @@ lint: setup
 export: setup
 	$(BIN)/reflex export --frontend-only --no-zip
 
-bench: setup db
+bench: setup
 	$(BIN)/python bench/stream_wire.py
 
 clean:

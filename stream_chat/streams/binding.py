@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 
 import reflex as rx
+from reflex.istate.delta import _record_delta_values
 from reflex.state import _override_base_method
 from reflex.vars import Var, VarData
 from reflex_base.constants.state import FIELD_MARKER
@@ -113,6 +114,10 @@ class StreamsState(rx.State, mixin=True):
     @_override_base_method
     def get_delta(self) -> dict[str, dict[str, Any]]:
         delta = super().get_delta()
+        if not _record_delta_values.get():
+            # Reflex builds some deltas only to throw them away (linking a SharedState
+            # builds a full one). Taking the batches there would lose them: they wait.
+            return delta
         batches = self._stream_recorder.take_batches()
         if batches:
             delta.setdefault(self.get_full_name(), {})[BATCHES_VAR + FIELD_MARKER] = batches
