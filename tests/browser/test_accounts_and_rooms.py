@@ -117,3 +117,29 @@ def test_dark_mode_toggle(page: Page, app_server: AppServer) -> None:
     screenshot(page, "login-dark")
     page.get_by_role("button", name="Toggle dark mode").click()
     expect(html).not_to_have_class(re.compile(r"\bdark\b"))
+
+
+def test_keyboard_only_log_in_and_room_switch(page: Page, app_server: AppServer) -> None:
+    page.goto(f"{app_server.base_url}/login")
+    page.get_by_label("Email").focus()
+    page.keyboard.type(DEMO_EMAIL)
+    page.keyboard.press("Tab")
+    page.keyboard.type(DEMO_PASSWORD)
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(f"{app_server.base_url}/rooms")
+
+    # Tab through the page until the sidebar's link to #weekend-plans has focus, then open it.
+    target = page.get_by_role("navigation", name="Rooms").get_by_role(
+        "link", name="# weekend-plans"
+    )
+    for _ in range(20):
+        page.keyboard.press("Tab")
+        if target.evaluate("link => link === document.activeElement"):
+            break
+    else:
+        raise AssertionError("the room link never received keyboard focus")
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="# weekend-plans")).to_be_visible()
+    expect(page.locator("nav[aria-label=Rooms] a[aria-current=page]")).to_have_text(
+        "# weekend-plans"
+    )
