@@ -64,6 +64,19 @@ def auth_card(title: str, form: rx.Component, footer: rx.Component) -> rx.Compon
     )
 
 
+def auth_form(on_submit: rx.EventHandler, submit_label: str, *fields: rx.Component) -> rx.Component:
+    return rx.form(
+        rx.vstack(
+            *fields,
+            rx.button(submit_label, type="submit", size="3", width="100%"),
+            spacing="3",
+            width="100%",
+        ),
+        on_submit=on_submit,
+        width="100%",
+    )
+
+
 def error_callout(message: rx.Var[str]) -> rx.Component:
     return rx.cond(
         message != "",
