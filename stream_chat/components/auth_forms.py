@@ -73,6 +73,9 @@ def auth_form(on_submit: rx.EventHandler, submit_label: str, *fields: rx.Compone
             width="100%",
         ),
         on_submit=on_submit,
+        # Submitted before the page hydrates, a form without a method would GET the page
+        # with the password in its URL (history, server logs). POST keeps it out of there.
+        method="post",
         width="100%",
     )
 

@@ -3,7 +3,7 @@
 import reflex as rx
 
 from stream_chat import accounts
-from stream_chat.state.session import SessionState, safe_return_path
+from stream_chat.state.session import SessionState
 
 
 class LoginFormState(SessionState):
@@ -17,7 +17,7 @@ class LoginFormState(SessionState):
             return None
         self.error = ""
         self._start_session(user)
-        return rx.redirect(safe_return_path(self.router.url.query_parameters.get("next")))
+        return rx.redirect(self.return_path())
 
 
 class RegisterFormState(SessionState):

@@ -4,7 +4,7 @@ import re
 import uuid
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 
 from tests.browser.conftest import screenshot
 from tests.support.servers import AppServer
@@ -143,3 +143,20 @@ def test_keyboard_only_log_in_and_room_switch(page: Page, app_server: AppServer)
     expect(page.locator("nav[aria-label=Rooms] a[aria-current=page]")).to_have_text(
         "# weekend-plans"
     )
+
+
+def test_a_form_submitted_before_hydration_keeps_the_password_out_of_the_url(
+    browser: Browser, app_server: AppServer
+) -> None:
+    context = browser.new_context(java_script_enabled=False)
+    try:
+        page = context.new_page()
+        page.goto(f"{app_server.base_url}/login")
+        page.fill("#email", DEMO_EMAIL)
+        page.fill("#password", DEMO_PASSWORD)
+        with page.expect_navigation():
+            page.get_by_role("button", name="Log in").click()
+        assert DEMO_PASSWORD not in page.url
+        assert "password" not in page.url
+    finally:
+        context.close()
