@@ -1,14 +1,21 @@
-"""The Chat context: rooms and messages.
+"""The Chat context: rooms, messages and their real-time broadcasts.
 
-The only door to those tables. Plain Python, no Reflex: event handlers call these functions,
-and so do the seeds, the tests and the benchmarks.
+The only door to those tables and to the room topics. Plain Python, no Reflex: event
+handlers call these functions, and so do the seeds, the tests and the benchmarks.
+
+Every change is committed first and broadcast second, as a `MessageEvent` on the room's
+topic: `{"kind": "created" | "updated" | "deleted", "message": MessageRow}`.
 """
+
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Literal, TypedDict
 
 from sqlalchemy.orm import joinedload
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
-from stream_chat import repo
+from stream_chat import pubsub, repo
 from stream_chat.models import Message, Room, utcnow
 
 MAX_MESSAGE_LENGTH = 4000
@@ -35,6 +42,35 @@ class NotAuthorized(ChatError):
 
 class InvalidMessage(ChatError):
     pass
+
+
+class MessageRow(TypedDict):
+    """A message as pages render it and broadcasts carry it: JSON-ready, sender included."""
+
+    id: int
+    room_id: int
+    sender_id: int
+    sender_name: str
+    content: str
+    inserted_at: str
+    edited: bool
+
+
+class MessageEvent(TypedDict):
+    kind: Literal["created", "updated", "deleted"]
+    message: MessageRow
+
+
+def message_row(message: Message) -> MessageRow:
+    return {
+        "id": message.id,  # type: ignore[typeddict-item]
+        "room_id": message.room_id,
+        "sender_id": message.sender_id,
+        "sender_name": message.sender.name if message.sender else "",
+        "content": message.content,
+        "inserted_at": message.inserted_at.isoformat(),
+        "edited": message.edited_at is not None,
+    }
 
 
 def parse_id(raw: int | str | None) -> int | None:
@@ -139,19 +175,24 @@ def create_message(room_id: int, sender_id: int, content: str) -> Message:
         message = Message(room_id=room_id, sender_id=sender_id, content=text)
         db.add(message)
         db.commit()
-        return _load_message(db, message.id)  # type: ignore[arg-type,return-value]
+        created: Message = _load_message(db, message.id)  # type: ignore[arg-type,assignment]
+    _broadcast("created", created)
+    return created
 
 
 def update_message(message_id: int, editor_id: int, content: str) -> Message:
     text = clean_content(content)
     with repo.session() as db:
         message = _owned_message(db, message_id, editor_id, "edit")
-        if message.content != text:
-            message.content = text
-            message.updated_at = message.edited_at = utcnow()
-            db.add(message)
-            db.commit()
-        return _load_message(db, message_id)  # type: ignore[return-value]
+        if message.content == text:
+            return message
+        message.content = text
+        message.updated_at = message.edited_at = utcnow()
+        db.add(message)
+        db.commit()
+        updated: Message = _load_message(db, message_id)  # type: ignore[assignment]
+    _broadcast("updated", updated)
+    return updated
 
 
 def delete_message(message_id: int, actor_id: int) -> Message:
@@ -160,7 +201,44 @@ def delete_message(message_id: int, actor_id: int) -> Message:
         message = _owned_message(db, message_id, actor_id, "delete")
         db.delete(message)
         db.commit()
-        return message
+    _broadcast("deleted", message)
+    return message
+
+
+def last_message_by(room_id: int, sender_id: int) -> Message | None:
+    """The sender's newest message in the room (ArrowUp in an empty composer edits it)."""
+    query = (
+        _messages_with_senders()
+        .where(Message.room_id == room_id, Message.sender_id == sender_id)
+        .order_by(col(Message.id).desc())
+        .limit(1)
+    )
+    with repo.session() as db:
+        return db.exec(query).first()
+
+
+# Real time
+
+
+def room_topic(room_id: int) -> str:
+    return f"room:{room_id}"
+
+
+@contextlib.asynccontextmanager
+async def subscribe(room_id: int) -> AsyncIterator[pubsub.Subscription]:
+    """The room's `MessageEvent`s from now on, until the block exits."""
+    async with pubsub.broker().subscribe(room_topic(room_id)) as subscription:
+        yield subscription
+
+
+def subscriber_count(room_id: int) -> int:
+    """Subscriptions open in this process (tests check that leaving a room closes them)."""
+    return pubsub.broker().subscriber_count(room_topic(room_id))
+
+
+def _broadcast(kind: Literal["created", "updated", "deleted"], message: Message) -> None:
+    event: MessageEvent = {"kind": kind, "message": message_row(message)}
+    pubsub.broker().publish(room_topic(message.room_id), dict(event))
 
 
 def _load_message(db: Session, message_id: int) -> Message | None:

@@ -5,6 +5,7 @@ import reflex as rx
 from stream_chat import settings
 from stream_chat.pages.auth import login_page, register_page
 from stream_chat.pages.rooms import room_page, rooms_index_page
+from stream_chat.state.messages import MessagesState
 from stream_chat.state.rooms import RoomsState
 from stream_chat.state.session import SessionState
 
@@ -33,7 +34,7 @@ app.add_page(
     room_page,
     route="/rooms/[room_id]",
     title="StreamChat",
-    on_load=[SessionState.require_user, RoomsState.open_room],
+    on_load=[SessionState.require_user, MessagesState.enter_room],
 )
 
 if settings.test_pages_enabled():

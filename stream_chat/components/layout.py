@@ -173,7 +173,15 @@ def rooms_shell(content: rx.Component) -> rx.Component:
             sidebar(),
             rx.vstack(
                 header(room_title()),
-                rx.el.main(content, flex="1", width="100%", overflow_y="auto", min_height="0"),
+                rx.el.main(
+                    content,
+                    flex="1",
+                    width="100%",
+                    min_height="0",
+                    overflow="hidden",
+                    display="flex",
+                    flex_direction="column",
+                ),
                 height="100dvh",
                 width="100%",
                 min_width="0",

@@ -4,6 +4,7 @@ import reflex as rx
 
 from stream_chat.components.empty_states import pick_a_room, room_not_found
 from stream_chat.components.layout import rooms_shell
+from stream_chat.components.messages import chat_room
 from stream_chat.state.rooms import RoomsState
 
 
@@ -12,11 +13,4 @@ def rooms_index_page() -> rx.Component:
 
 
 def room_page() -> rx.Component:
-    # The message list arrives with the streams (issue 4); the room's frame is here.
-    return rooms_shell(
-        rx.cond(
-            RoomsState.room_missing,
-            room_not_found(),
-            rx.box(id="messages", role="log", aria_label="Messages", height="100%"),
-        )
-    )
+    return rooms_shell(rx.cond(RoomsState.room_missing, room_not_found(), chat_room()))

@@ -44,10 +44,7 @@ class RoomsState(SessionState):
         self._show_room(None)
         self.room_missing = False
 
-    @rx.event
-    def open_room(self) -> None:
-        if not self.logged_in:
-            return
+    def _open_room(self) -> None:
         self._load_rooms()
         room = chat.get_room(self.room_id)
         self._show_room(room)

@@ -1,0 +1,151 @@
+// The room page's browser-side behaviour: scrolling, the history sentinel and the composer
+// keys. Everything here is local UI; the only messages to the server are the two events
+// it is given by name (load older history, edit my last message).
+//
+// Scrolling rules:
+// - opening a room (or a reset) shows the bottom;
+// - older messages inserted above keep the message the reader was looking at in place;
+// - a new message at the bottom scrolls into view only when the reader is at the bottom,
+//   otherwise the "new messages" pill appears; the reader's own messages always scroll.
+import { useEffect } from "react";
+import { eventLoop } from "$/utils/context-registry";
+import { ReflexEvent } from "$/utils/state";
+
+// How close to the bottom (px) still counts as "at the bottom".
+const BOTTOM_SLACK = 48;
+
+function send(eventName) {
+  eventLoop.addEvents([ReflexEvent(eventName, {})]);
+}
+
+function isAtBottom(scroller) {
+  return scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight <= BOTTOM_SLACK;
+}
+
+function scrollToBottom(scroller) {
+  scroller.scrollTop = scroller.scrollHeight;
+}
+
+function attach({ scrollerId, listId, sentinelId, pillId, composerId, loadOlder, editLast }) {
+  const scroller = document.getElementById(scrollerId);
+  const list = document.getElementById(listId);
+  if (!scroller || !list) return undefined;
+  const sentinel = document.getElementById(sentinelId);
+  const pill = document.getElementById(pillId);
+  const composer = document.getElementById(composerId);
+
+  // What the page looked like before the latest DOM change, read in scroll events and
+  // after each change: a MutationObserver runs after React commits but before paint.
+  let before = {
+    first: list.firstElementChild,
+    last: list.lastElementChild,
+    height: scroller.scrollHeight,
+    top: scroller.scrollTop,
+    atBottom: true,
+  };
+  let loadingOlder = false;
+
+  const remember = () => {
+    before = {
+      first: list.firstElementChild,
+      last: list.lastElementChild,
+      height: scroller.scrollHeight,
+      top: scroller.scrollTop,
+      atBottom: isAtBottom(scroller),
+    };
+  };
+  const setPill = (visible) => {
+    if (pill) pill.hidden = !visible;
+  };
+
+  const onMutation = () => {
+    const first = list.firstElementChild;
+    const last = list.lastElementChild;
+    const kept = (node) => node !== null && list.contains(node);
+    if (!kept(before.first) && !kept(before.last)) {
+      // First paint of a room, or another room's messages: start at the bottom.
+      scrollToBottom(scroller);
+      setPill(false);
+    } else {
+      if (kept(before.first) && first !== before.first) {
+        // Older history above: keep the reader's message where it was on screen.
+        scroller.scrollTop = before.top + (scroller.scrollHeight - before.height);
+        loadingOlder = false;
+      }
+      if (kept(before.last) && last !== before.last) {
+        if (last.dataset.mine === "true" || before.atBottom) {
+          scrollToBottom(scroller);
+          setPill(false);
+        } else {
+          setPill(true);
+        }
+      }
+    }
+    remember();
+  };
+
+  const mutations = new MutationObserver(onMutation);
+  mutations.observe(list, { childList: true });
+  const onScroll = () => {
+    remember();
+    if (before.atBottom) setPill(false);
+  };
+  scroller.addEventListener("scroll", onScroll, { passive: true });
+
+  const onPill = () => {
+    scrollToBottom(scroller);
+    setPill(false);
+  };
+  pill?.addEventListener("click", onPill);
+
+  let intersections;
+  if (sentinel) {
+    intersections = new IntersectionObserver(
+      (entries) => {
+        const visible = entries.some((entry) => entry.isIntersecting);
+        // The sentinel says when the room's first message is shown; ask once at a time.
+        if (!visible || loadingOlder || sentinel.dataset.atStart === "true") return;
+        if (!list.firstElementChild) return;
+        loadingOlder = true;
+        send(loadOlder);
+        // If the answer is empty nothing is prepended; allow another try after a while.
+        setTimeout(() => {
+          loadingOlder = false;
+        }, 1500);
+      },
+      { root: scroller, rootMargin: "200px 0px 0px 0px" },
+    );
+    intersections.observe(sentinel);
+  }
+
+  const onKeyDown = (event) => {
+    if (event.isComposing) return;
+    if (event.key === "Enter" && !event.shiftKey) {
+      event.preventDefault();
+      if (composer.value.trim() !== "") composer.form?.requestSubmit();
+    } else if (event.key === "ArrowUp" && composer.value === "") {
+      event.preventDefault();
+      send(editLast);
+    }
+  };
+  composer?.addEventListener("keydown", onKeyDown);
+
+  scrollToBottom(scroller);
+  remember();
+  return () => {
+    mutations.disconnect();
+    intersections?.disconnect();
+    scroller.removeEventListener("scroll", onScroll);
+    pill?.removeEventListener("click", onPill);
+    composer?.removeEventListener("keydown", onKeyDown);
+  };
+}
+
+/**
+ * Wires the room's scroller, list, sentinel, pill and composer (found by id) once mounted.
+ * @param {object} options Element ids and the full names of the two events it may send.
+ */
+export function useChatRoom(options) {
+  useEffect(() => attach(options), [JSON.stringify(options)]);
+  return "";
+}

@@ -1,0 +1,305 @@
+"""The room's message list, composer and dialogs. Render-only: behaviour lives in state
+(`MessagesState`) and in `assets/chat_room.js` (scrolling and keys)."""
+
+from typing import Any
+
+import reflex as rx
+from reflex.vars import Var, VarData
+from reflex_base.utils.format import format_event_handler
+from reflex_base.utils.imports import ImportVar
+
+from stream_chat.chat import MAX_MESSAGE_LENGTH
+from stream_chat.state.messages import MESSAGES, MessagesState
+
+CHAT_ROOM_MODULE = rx.asset("chat_room.js").importable_path
+SCROLLER_ID = "message-scroller"
+LIST_ID = "message-list"
+SENTINEL_ID = "history-sentinel"
+PILL_ID = "new-messages-pill"
+COMPOSER_ID = "composer"
+
+
+def _chat_room_behaviour() -> Var:
+    """A Var whose only job is to mount the `useChatRoom` hook in the page's component."""
+    options = {
+        "scrollerId": SCROLLER_ID,
+        "listId": LIST_ID,
+        "sentinelId": SENTINEL_ID,
+        "pillId": PILL_ID,
+        "composerId": COMPOSER_ID,
+        "loadOlder": format_event_handler(MessagesState.load_older),  # type: ignore[arg-type]
+        "editLast": format_event_handler(MessagesState.edit_last_message),  # type: ignore[arg-type]
+    }
+    options_js = ", ".join(f"{key}: {value!r}" for key, value in options.items())
+    return Var(
+        _js_expr="chatRoomBehaviour",
+        _var_type=str,
+        _var_data=VarData(
+            imports={CHAT_ROOM_MODULE: [ImportVar(tag="useChatRoom")]},
+            hooks={f"const chatRoomBehaviour = useChatRoom({{{options_js}}});": None},
+        ),
+    )
+
+
+@rx.memo
+def message_row(message: rx.Var[dict[str, Any]], mine: rx.Var[bool]) -> rx.Component:
+    message_id = message["id"].to(int)
+    return rx.el.li(
+        rx.hstack(
+            rx.text(message["sender_name"].to(str), weight="bold", size="2"),
+            rx.moment(
+                message["inserted_at"].to(str), format="HH:mm", size="1", color=rx.color("gray", 10)
+            ),
+            rx.cond(
+                message["edited"].to(bool),
+                rx.text("(edited)", size="1", color=rx.color("gray", 10), class_name="edited"),
+            ),
+            rx.spacer(),
+            rx.cond(mine, message_actions(message_id)),
+            align="baseline",
+            spacing="2",
+            width="100%",
+        ),
+        rx.box(
+            # use_raw=False: user markdown never becomes live HTML.
+            rx.markdown(message["content"].to(str), use_raw=False),
+            class_name="message-body",
+            style={"& p": {"margin": "0.1rem 0"}, "& pre": {"margin": "0.3rem 0"}},
+        ),
+        id=message["dom_id"].to(str),
+        data_mine=rx.cond(mine, "true", "false"),
+        class_name="message-row",
+        padding="0.35rem 1rem",
+        list_style="none",
+        _hover={"background_color": rx.color("gray", 2), "& .message-actions": {"opacity": 1}},
+        style={"&:focus-within .message-actions": {"opacity": 1}},
+    )
+
+
+def message_actions(message_id: Var[int]) -> rx.Component:
+    return rx.hstack(
+        rx.icon_button(
+            rx.icon("pencil", size=14),
+            on_click=MessagesState.start_edit(message_id),
+            variant="ghost",
+            size="1",
+            aria_label="Edit",
+        ),
+        rx.icon_button(
+            rx.icon("trash-2", size=14),
+            on_click=MessagesState.ask_delete(message_id),
+            variant="ghost",
+            size="1",
+            color_scheme="red",
+            aria_label="Delete",
+        ),
+        class_name="message-actions",
+        opacity="0",
+        spacing="1",
+    )
+
+
+def history_start() -> rx.Component:
+    """The top of the list: a sentinel that asks for older messages, or the room's start."""
+    return rx.box(
+        rx.cond(
+            MessagesState.at_start,
+            rx.text(
+                "This is the start of #",
+                MessagesState.room_name,
+                size="2",
+                color=rx.color("gray", 10),
+                id="start-of-room",
+            ),
+            rx.spinner(size="1"),
+        ),
+        id=SENTINEL_ID,
+        data_at_start=rx.cond(MessagesState.at_start, "true", "false"),
+        padding="1rem",
+        display="flex",
+        justify_content="center",
+    )
+
+
+def empty_room() -> rx.Component:
+    return rx.center(
+        rx.text("No messages yet. Say hello!", color=rx.color("gray", 10)),
+        padding="2rem",
+        id="empty-room",
+    )
+
+
+def message_list() -> rx.Component:
+    items = MessagesState.stream_items(MESSAGES)
+    return rx.box(
+        history_start(),
+        rx.cond(MessagesState.stream_is_empty(MESSAGES), empty_room()),
+        rx.el.ol(
+            rx.foreach(
+                items,
+                lambda item: message_row(
+                    message=item,
+                    mine=item["sender_id"].to(int) == MessagesState.user_id,
+                    key=item["dom_id"].to(str),
+                ),
+            ),
+            id=LIST_ID,
+            role="log",
+            aria_label="Messages",
+            aria_live="polite",
+            margin="0",
+            padding="0",
+        ),
+        id=SCROLLER_ID,
+        data_behaviour=_chat_room_behaviour(),
+        flex="1",
+        min_height="0",
+        overflow_y="auto",
+        width="100%",
+    )
+
+
+def new_messages_pill() -> rx.Component:
+    return rx.el.button(
+        "New messages ↓",
+        id=PILL_ID,
+        hidden=True,
+        type="button",
+        position="absolute",
+        bottom="0.75rem",
+        left="50%",
+        transform="translateX(-50%)",
+        padding="0.3rem 0.9rem",
+        border_radius="999px",
+        background_color=rx.color("accent", 9),
+        color="white",
+        font_size="0.85rem",
+        cursor="pointer",
+        box_shadow="0 2px 8px rgba(0,0,0,0.2)",
+    )
+
+
+def composer() -> rx.Component:
+    return rx.form(
+        rx.vstack(
+            rx.cond(
+                MessagesState.compose_error != "",
+                rx.text(
+                    MessagesState.compose_error,
+                    color=rx.color("red", 11),
+                    size="1",
+                    role="alert",
+                    id="compose-error",
+                ),
+            ),
+            rx.hstack(
+                rx.text_area(
+                    id=COMPOSER_ID,
+                    name="content",
+                    placeholder=f"Message #{MessagesState.room_name}",
+                    aria_label="Message",
+                    rows="2",
+                    resize="vertical",
+                    width="100%",
+                    max_length=MAX_MESSAGE_LENGTH * 2,
+                ),
+                rx.button(rx.icon("send", size=16), "Send", type="submit", aria_label="Send"),
+                align="end",
+                width="100%",
+            ),
+            rx.text(
+                "Enter sends · Shift+Enter adds a line · ↑ edits your last message",
+                size="1",
+                color=rx.color("gray", 9),
+            ),
+            spacing="1",
+            width="100%",
+        ),
+        on_submit=MessagesState.send,
+        method="post",
+        padding="0.75rem 1rem",
+        border_top=f"1px solid {rx.color('gray', 5)}",
+        width="100%",
+    )
+
+
+def edit_dialog() -> rx.Component:
+    return rx.dialog.root(
+        rx.dialog.content(
+            rx.dialog.title("Edit message"),
+            rx.text_area(
+                value=MessagesState.edit_draft,
+                on_change=MessagesState.set_edit_draft,
+                id="edit-draft",
+                aria_label="Message text",
+                rows="4",
+                width="100%",
+            ),
+            rx.cond(
+                MessagesState.edit_error != "",
+                rx.text(
+                    MessagesState.edit_error, color=rx.color("red", 11), size="1", role="alert"
+                ),
+            ),
+            rx.hstack(
+                rx.button(
+                    "Cancel",
+                    variant="soft",
+                    color_scheme="gray",
+                    on_click=MessagesState.cancel_edit,
+                ),
+                rx.button("Save", on_click=MessagesState.save_edit),
+                justify="end",
+                spacing="2",
+                margin_top="1rem",
+            ),
+        ),
+        open=MessagesState.editing_id.is_not_none(),
+        on_open_change=MessagesState.edit_dialog_toggled,
+    )
+
+
+def delete_dialog() -> rx.Component:
+    return rx.alert_dialog.root(
+        rx.alert_dialog.content(
+            rx.alert_dialog.title("Delete this message?"),
+            rx.alert_dialog.description("It disappears for everyone in the room."),
+            rx.hstack(
+                rx.alert_dialog.cancel(
+                    rx.button(
+                        "Cancel",
+                        variant="soft",
+                        color_scheme="gray",
+                        on_click=MessagesState.cancel_delete,
+                    ),
+                ),
+                rx.alert_dialog.action(
+                    rx.button("Delete", color_scheme="red", on_click=MessagesState.confirm_delete),
+                ),
+                justify="end",
+                spacing="2",
+                margin_top="1rem",
+            ),
+        ),
+        open=MessagesState.deleting_id.is_not_none(),
+    )
+
+
+def chat_room() -> rx.Component:
+    return rx.vstack(
+        rx.box(
+            message_list(),
+            new_messages_pill(),
+            position="relative",
+            flex="1",
+            min_height="0",
+            width="100%",
+            display="flex",
+        ),
+        composer(),
+        edit_dialog(),
+        delete_dialog(),
+        height="100%",
+        spacing="0",
+        width="100%",
+    )

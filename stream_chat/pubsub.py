@@ -1,0 +1,181 @@
+"""Topic broadcasting for the contexts: in-process by default, Redis across workers.
+
+Only the contexts use this module; pages subscribe through `chat.subscribe`. Plain Python.
+
+* `LocalBroker` fans each published event out to the subscriptions of this process.
+* `RedisBroker` publishes through Redis. Each process runs one listener on the pattern
+  `streamchat:*` that hands what it hears to a `LocalBroker`, so a room with a thousand
+  open tabs in one worker costs that worker one Redis subscription, not a thousand. Redis
+  delivers a channel's messages to every listener in the order it accepted them, which is
+  what makes every member see the same order across workers.
+"""
+
+import asyncio
+import contextlib
+import json
+import logging
+import threading
+from collections.abc import AsyncIterator
+from typing import Any, Protocol
+
+import redis
+import redis.asyncio
+
+from stream_chat import settings
+
+Event = dict[str, Any]
+CHANNEL_PREFIX = "streamchat:"
+log = logging.getLogger(__name__)
+
+
+class Subscription:
+    """One subscriber's queue of events, consumed on the event loop that created it."""
+
+    def __init__(self, topic: str) -> None:
+        self.topic = topic
+        self._loop = asyncio.get_running_loop()
+        self._queue: asyncio.Queue[Event] = asyncio.Queue()
+
+    def deliver(self, event: Event) -> None:
+        """Safe from any thread: the contexts may publish from a worker thread."""
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is self._loop:
+            self._queue.put_nowait(event)
+        else:
+            self._loop.call_soon_threadsafe(self._queue.put_nowait, event)
+
+    async def next(self) -> Event:
+        return await self._queue.get()
+
+    def drain(self) -> list[Event]:
+        """Whatever else is already waiting, so a burst is applied in one state update."""
+        events: list[Event] = []
+        while not self._queue.empty():
+            events.append(self._queue.get_nowait())
+        return events
+
+
+class Broker(Protocol):
+    def publish(self, topic: str, event: Event) -> None: ...
+
+    def subscribe(self, topic: str) -> contextlib.AbstractAsyncContextManager[Subscription]: ...
+
+    def subscriber_count(self, topic: str) -> int: ...
+
+
+class LocalBroker:
+    def __init__(self) -> None:
+        self._subscriptions: dict[str, set[Subscription]] = {}
+        self._lock = threading.Lock()
+
+    def publish(self, topic: str, event: Event) -> None:
+        with self._lock:
+            subscriptions = list(self._subscriptions.get(topic, ()))
+        for subscription in subscriptions:
+            subscription.deliver(event)
+
+    @contextlib.asynccontextmanager
+    async def subscribe(self, topic: str) -> AsyncIterator[Subscription]:
+        subscription = Subscription(topic)
+        with self._lock:
+            self._subscriptions.setdefault(topic, set()).add(subscription)
+        try:
+            yield subscription
+        finally:
+            with self._lock:
+                remaining = self._subscriptions.get(topic, set())
+                remaining.discard(subscription)
+                if not remaining:
+                    self._subscriptions.pop(topic, None)
+
+    def subscriber_count(self, topic: str) -> int:
+        with self._lock:
+            return len(self._subscriptions.get(topic, ()))
+
+    def publish_everywhere(self, event: Event) -> None:
+        with self._lock:
+            subscriptions = [sub for subs in self._subscriptions.values() for sub in subs]
+        for subscription in subscriptions:
+            subscription.deliver(event)
+
+
+RESYNC: Event = {"kind": "resync"}
+
+
+class RedisBroker:
+    def __init__(self, url: str) -> None:
+        self._url = url
+        self._publisher = redis.Redis.from_url(url)
+        self._local = LocalBroker()
+        self._listeners: dict[asyncio.AbstractEventLoop, asyncio.Task[None]] = {}
+
+    def publish(self, topic: str, event: Event) -> None:
+        # Synchronous on purpose: the contexts are synchronous, and a publish returns once
+        # Redis has ordered the message, so one sender's messages keep their order.
+        self._publisher.publish(CHANNEL_PREFIX + topic, json.dumps(event))
+
+    @contextlib.asynccontextmanager
+    async def subscribe(self, topic: str) -> AsyncIterator[Subscription]:
+        await self._ensure_listener()
+        async with self._local.subscribe(topic) as subscription:
+            yield subscription
+
+    def subscriber_count(self, topic: str) -> int:
+        return self._local.subscriber_count(topic)
+
+    async def _ensure_listener(self) -> None:
+        loop = asyncio.get_running_loop()
+        listener = self._listeners.get(loop)
+        if listener is None or listener.done():
+            ready = loop.create_future()
+            self._listeners[loop] = loop.create_task(self._listen(ready))
+            await ready
+        # A listener is subscribed before it is stored as running: nothing published after
+        # this returns can be missed.
+
+    async def _listen(self, ready: asyncio.Future[None]) -> None:
+        while True:
+            client = redis.asyncio.Redis.from_url(self._url)
+            try:
+                async with client.pubsub() as pubsub:
+                    await pubsub.psubscribe(CHANNEL_PREFIX + "*")
+                    if ready.done():
+                        # Back after an outage: whatever was published meanwhile is lost to
+                        # this worker, so every subscriber re-reads from the database.
+                        self._local.publish_everywhere(RESYNC)
+                    else:
+                        ready.set_result(None)
+                    async for message in pubsub.listen():
+                        if message["type"] != "pmessage":
+                            continue
+                        topic = message["channel"].decode()[len(CHANNEL_PREFIX) :]
+                        self._local.publish(topic, json.loads(message["data"]))
+            except (redis.RedisError, OSError) as error:
+                log.warning("Redis pub/sub listener lost its connection (%s); retrying", error)
+                if not ready.done():
+                    ready.set_exception(error)
+                    return
+                await asyncio.sleep(0.5)
+            finally:
+                await client.aclose()
+
+
+_broker: Broker | None = None
+
+
+def broker() -> Broker:
+    global _broker
+    if _broker is None:
+        url = settings.redis_url()
+        _broker = RedisBroker(url) if url else LocalBroker()
+    return _broker
+
+
+def use_broker(replacement: Broker) -> Broker:
+    """Swap the broker (tests); returns the previous one."""
+    global _broker
+    previous, _broker = _broker, replacement
+    return previous  # type: ignore[return-value]
