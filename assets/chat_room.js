@@ -86,6 +86,13 @@ function attach({ scrollerId, listId, sentinelId, pillId, composerId, loadOlder,
 
   const mutations = new MutationObserver(onMutation);
   mutations.observe(list, { childList: true });
+  // Rows can grow after they are inserted (markdown, code highlighting, fonts): a reader
+  // who was at the bottom stays there.
+  const resizes = new ResizeObserver(() => {
+    if (before.atBottom) scrollToBottom(scroller);
+    remember();
+  });
+  resizes.observe(list);
   const onScroll = () => {
     remember();
     if (before.atBottom) setPill(false);
@@ -134,6 +141,7 @@ function attach({ scrollerId, listId, sentinelId, pillId, composerId, loadOlder,
   remember();
   return () => {
     mutations.disconnect();
+    resizes.disconnect();
     intersections?.disconnect();
     scroller.removeEventListener("scroll", onScroll);
     pill?.removeEventListener("click", onPill);

@@ -38,6 +38,7 @@ class AppServer:
     process: subprocess.Popen[bytes]
     base_url: str
     log_path: Path
+    database_url: str
 
     def stop(self) -> None:
         # reflex starts children (the web server's workers); the whole process group goes.
@@ -77,7 +78,7 @@ def start_app(
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
-    server = AppServer(process, f"http://127.0.0.1:{port}", log_path)
+    server = AppServer(process, f"http://127.0.0.1:{port}", log_path, database_url)
     try:
         wait_until_serving(server, timeout=600)
     except BaseException:
