@@ -7,6 +7,7 @@ pages re-stream from the database instead.
 
 import asyncio
 import json
+import os
 from typing import Any, ClassVar
 
 import reflex as rx
@@ -22,6 +23,9 @@ class StreamLabState(StreamsState, rx.State):
     _mirror_recorder: StreamRecorder = StreamRecorder()
     _reference: ClientStream = ClientStream()
     trickled: int = 0
+    # Which backend worker serves this tab's socket: the multi-worker tests need clients on
+    # different workers and use this to prove it.
+    worker_pid: int = 0
 
     def _call(self, call: list[Any]) -> None:
         """Applies `[op, [args...], {options}]` to the browser's stream and the reference."""
@@ -55,6 +59,7 @@ class StreamLabState(StreamsState, rx.State):
 
     @rx.event
     def load(self) -> None:
+        self.worker_pid = os.getpid()
         self.restream("items")
 
     @rx.event

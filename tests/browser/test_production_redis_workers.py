@@ -1,0 +1,145 @@
+"""Production mode with PostgreSQL, Redis and several backend workers.
+
+Clients are socket.io stand-ins for browsers (`tests/support/reflex_client.py`). Each first
+opens /_stream_lab, which reports the PID of the worker serving its socket, then navigates
+on that same socket to the room, so the test knows the clients span several workers.
+"""
+
+import asyncio
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+from seeds.data import USERS
+from stream_chat import accounts, repo
+from stream_chat.state.messages import MessagesState
+from stream_chat.state.session import SESSION_COOKIE
+from stream_chat.streams import ClientStream
+from stream_chat.testing.stream_lab import StreamLabState
+from tests.support.databases import fresh_postgres_database
+from tests.support.reflex_client import ReflexClient
+from tests.support.servers import AppServer, prepared_database, start_app
+from tests.support.test_reflex_client import run_async
+
+pytestmark = [pytest.mark.browser, pytest.mark.postgres]
+
+REDIS_URL = "redis://127.0.0.1:6379/3"
+MESSAGES_STATE = MessagesState.get_full_name()
+LAB_STATE = StreamLabState.get_full_name()
+ROOM_PATH = "/rooms/1"
+MAX_CLIENTS = 24
+
+
+@pytest.fixture(scope="module")
+def redis_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
+    redis.Redis.from_url(REDIS_URL).flushdb()
+    database_url = fresh_postgres_database("stream_chat_e2e")
+    prepared_database(database_url)
+    server = start_app(
+        database_url,
+        tmp_path_factory.mktemp("redis_app") / "app.log",
+        extra_env={"REFLEX_REDIS_URL": REDIS_URL, "STREAM_CHAT_TEST_PAGES": "1"},
+    )
+    yield server
+    server.stop()
+    redis.Redis.from_url(REDIS_URL).flushdb()
+
+
+def session_cookies(database_url: str) -> list[dict[str, str]]:
+    repo.configure(database_url)
+    try:
+        return [
+            {SESSION_COOKIE: accounts.create_session_token(accounts.get_user_by_email(email))}
+            for _, email in USERS
+        ]
+    finally:
+        repo.engine().dispose()
+
+
+async def clients_on_several_workers(server: AppServer, jars: list[dict[str, str]]):
+    """Connects clients until they sit on at least two workers (bounded), then opens the room."""
+    clients: list[ReflexClient] = []
+    pids: dict[ReflexClient, int] = {}
+    for n in range(MAX_CLIENTS):
+        client = ReflexClient()
+        await client.connect(server.base_url, "/_stream_lab", jars[n % len(jars)])
+        await client.wait_for(lambda c: c.state_value(LAB_STATE, "worker_pid", 0) > 0, 15)
+        clients.append(client)
+        pids[client] = client.state_value(LAB_STATE, "worker_pid")
+        if n >= 7 and len(set(pids.values())) >= 2:
+            break
+    for client in clients:
+        await client.navigate(ROOM_PATH)
+    for client in clients:
+        await client.wait_for(lambda c: len(c.stream_batches(MESSAGES_STATE, "messages")) > 0, 20)
+    return clients, pids
+
+
+def shown(client: ReflexClient) -> ClientStream:
+    stream = ClientStream()
+    for batch in client.stream_batches(MESSAGES_STATE, "messages"):
+        stream.apply_batch(batch)
+    return stream
+
+
+def test_every_client_on_every_worker_gets_every_change_once_in_one_order(
+    redis_app: AppServer,
+) -> None:
+    jars = session_cookies(redis_app.database_url)
+
+    async def scenario() -> None:
+        clients, pids = await clients_on_several_workers(redis_app, jars)
+        try:
+            workers = set(pids.values())
+            assert len(workers) >= 2, f"all {len(clients)} clients landed on one worker"
+            # Two senders on different workers, interleaving their messages.
+            first = clients[0]
+            second = next(c for c in clients if pids[c] != pids[first])
+            texts = [f"cross-worker {n}" for n in range(12)]
+            for n, text in enumerate(texts):
+                sender = first if n % 2 == 0 else second
+                await sender.send_event(MessagesState.send, {"form": {"content": text}})
+                await asyncio.sleep(0.02)
+
+            def has_all(client: ReflexClient) -> bool:
+                contents = [item["content"] for item in shown(client).items]
+                return all(text in contents for text in texts)
+
+            for client in clients:
+                await client.wait_for(has_all, 20)
+
+            orders = []
+            for client in clients:
+                items = shown(client).items
+                live = [item["content"] for item in items if item["content"] in texts]
+                assert sorted(live) == sorted(texts), "a message was lost or doubled"
+                orders.append(live)
+            assert all(order == orders[0] for order in orders), "members saw different orders"
+
+            # An edit and a delete reach every member on every worker too.
+            target = next(i for i in shown(first).items if i["content"] == texts[0])
+            await first.send_event(MessagesState.start_edit, {"message_id": target["id"]})
+            await first.wait_for(
+                lambda c: c.state_value(MESSAGES_STATE, "editing_id", None) == target["id"], 10
+            )
+            await first.send_event(MessagesState.set_edit_draft, {"text": "edited across"})
+            await first.send_event(MessagesState.save_edit, {})
+            for client in clients:
+                await client.wait_for(
+                    lambda c: any(
+                        i["content"] == "edited across" and i["edited"] for i in shown(c).items
+                    ),
+                    20,
+                )
+            await first.send_event(MessagesState.ask_delete, {"message_id": target["id"]})
+            await first.send_event(MessagesState.confirm_delete, {})
+            for client in clients:
+                await client.wait_for(
+                    lambda c: f"messages-{target['id']}" not in shown(c).dom_ids, 20
+                )
+        finally:
+            for client in clients:
+                await client.close()
+
+    run_async(scenario)
