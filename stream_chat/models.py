@@ -19,10 +19,14 @@ class User(SQLModel, table=True):
     email: str = Field(max_length=160, sa_column_kwargs={"unique": True})
     name: str = Field(max_length=80)
     hashed_password: str = Field(max_length=255)
+    is_assistant: bool = Field(default=False)
     inserted_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 
-    messages: list["Message"] = Relationship(back_populates="sender")
+    messages: list["Message"] = Relationship(
+        back_populates="sender",
+        sa_relationship_kwargs={"foreign_keys": "[Message.sender_id]"},
+    )
     tokens: list["UserToken"] = Relationship(
         back_populates="user", sa_relationship_kwargs={"cascade": "all, delete-orphan"}
     )
@@ -68,6 +72,17 @@ class Message(SQLModel, table=True):
     inserted_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
     edited_at: datetime | None = Field(default=None)
+    # Assistant replies only. `status` is queued, thinking, streaming, done, stopped,
+    # interrupted or error; `generation_id` names the attempt that may still write to it.
+    status: str | None = Field(default=None, max_length=16)
+    generation_id: str | None = Field(default=None, max_length=32)
+    error: str | None = Field(default=None, max_length=500)
+    prompt_tokens: int | None = Field(default=None)
+    completion_tokens: int | None = Field(default=None)
+    requested_by_id: int | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
 
     room: Room | None = Relationship(back_populates="messages")
-    sender: User | None = Relationship(back_populates="messages")
+    sender: User | None = Relationship(
+        back_populates="messages",
+        sa_relationship_kwargs={"foreign_keys": "[Message.sender_id]"},
+    )

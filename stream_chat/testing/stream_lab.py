@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 
 import reflex as rx
 
+from stream_chat import chat
 from stream_chat.streams import ClientStream, StreamRecorder, StreamSpec
 from stream_chat.streams.binding import StreamsState
 
@@ -26,6 +27,7 @@ class StreamLabState(StreamsState, rx.State):
     # Which backend worker serves this tab's socket: the multi-worker tests need clients on
     # different workers and use this to prove it.
     worker_pid: int = 0
+    room_subscribers: int = -1
 
     def _call(self, call: list[Any]) -> None:
         """Applies `[op, [args...], {options}]` to the browser's stream and the reference."""
@@ -61,6 +63,11 @@ class StreamLabState(StreamsState, rx.State):
     def load(self) -> None:
         self.worker_pid = os.getpid()
         self.restream("items")
+
+    @rx.event
+    def count_room_subscribers(self, form: dict[str, str]) -> None:
+        """How many follower tasks of this worker are subscribed to a room right now."""
+        self.room_subscribers = chat.subscriber_count(int(form["room_id"]))
 
     @rx.event
     def run_script(self, form: dict[str, str]) -> None:
@@ -110,6 +117,12 @@ def stream_lab_page() -> rx.Component:
             rx.input(name="count", id="trickle-count"),
             rx.input(name="interval", id="trickle-interval"),
         ),
+        _form(
+            StreamLabState.count_room_subscribers,
+            "Count subscribers",
+            rx.input(name="room_id", id="subscribers-room"),
+        ),
+        rx.text(StreamLabState.room_subscribers, id="room-subscribers"),
         rx.text(StreamLabState.trickled, id="trickled"),
         rx.text(StreamLabState.reference_ids, id="reference"),
         rx.cond(StreamLabState.stream_is_empty("items"), rx.text("empty", id="empty-flag")),

@@ -1,7 +1,8 @@
 """The room chat as two people use it, each in their own browser context."""
 
 import re
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
@@ -227,3 +228,56 @@ def test_switching_rooms_stops_the_previous_rooms_messages(ada_and_grace) -> Non
     expect(row_with(ada, "only for weekend-plans")).to_be_visible()
     grace.wait_for_timeout(1000)
     expect(row_with(grace, "only for weekend-plans")).to_have_count(0)
+
+
+def _eventually(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+    return False
+
+
+def subscribers(lab: Page, room_id: int) -> int:
+    lab.fill("#subscribers-room", str(room_id))
+    lab.get_by_role("button", name="Count subscribers").click()
+    lab.wait_for_timeout(300)
+    return int(lab.inner_text("#room-subscribers"))
+
+
+def test_leaving_the_page_ends_the_subscription(browser: Browser, app_server: AppServer) -> None:
+    repo.configure(app_server.database_url)
+    room = chat.create_room("quiet-corner", "A room nobody else opens.")
+    lab_context = browser.new_context()
+    lab = lab_context.new_page()
+    lab.goto(f"{app_server.base_url}/_stream_lab")
+    expect(lab.locator("#empty-flag")).to_be_visible()
+    reader = open_as(browser, app_server, "ada@streamchat.io", f"/rooms/{room.id}")
+    try:
+        assert _eventually(lambda: subscribers(lab, room.id) == 1)
+        # Another page of the app: the room's follower is cancelled with the page.
+        reader.get_by_role("navigation", name="Rooms").get_by_role("link", name="# random").click()
+        expect(reader.get_by_role("heading", name="# random")).to_be_visible()
+        assert _eventually(lambda: subscribers(lab, room.id) == 0)
+        # Back, then the tab closes.
+        reader.goto(f"{app_server.base_url}/rooms/{room.id}")
+        assert _eventually(lambda: subscribers(lab, room.id) == 1)
+        reader.close()
+        assert _eventually(lambda: subscribers(lab, room.id) == 0)
+    finally:
+        reader.context.close()
+        lab_context.close()
+
+
+def test_a_reconnect_re_streams_without_losing_or_doubling(ada_and_grace) -> None:
+    ada, grace = ada_and_grace
+    grace.context.set_offline(True)
+    grace.wait_for_timeout(500)
+    for text in ("sent while grace was away 1", "sent while grace was away 2"):
+        send(ada, text)
+        expect(row_with(ada, text)).to_be_visible()
+    grace.context.set_offline(False)
+    for text in ("sent while grace was away 1", "sent while grace was away 2"):
+        expect(row_with(grace, text)).to_have_count(1, timeout=30_000)
+    ids = grace.eval_on_selector_all("#message-list li", "rows => rows.map(r => r.id)")
+    assert len(ids) == len(set(ids))
