@@ -107,9 +107,35 @@ def authenticate(email: str, password: str) -> User | None:
     return user
 
 
+ASSISTANT_EMAIL = "assistant@streamchat.invalid"
+
+
+def assistant_user() -> User:
+    """The user whose name the assistant's replies carry, created on first use.
+
+    Its password hash is not a hash of anything, so nobody can log in as it.
+    """
+    with repo.session() as db:
+        user = db.exec(select(User).where(User.email == ASSISTANT_EMAIL)).first()
+        if user is not None:
+            return user
+        user = User(email=ASSISTANT_EMAIL, name="Assistant", hashed_password="!", is_assistant=True)
+        db.add(user)
+        try:
+            db.commit()
+        except IntegrityError:
+            # Another worker created it first.
+            db.rollback()
+            return db.exec(select(User).where(User.email == ASSISTANT_EMAIL)).one()
+        db.refresh(user)
+        return user
+
+
 def count_users() -> int:
     with repo.session() as db:
-        return db.exec(select(func.count()).select_from(User)).one()
+        return db.exec(
+            select(func.count()).select_from(User).where(col(User.is_assistant).is_(False))
+        ).one()
 
 
 # Session tokens

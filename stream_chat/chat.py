@@ -9,10 +9,11 @@ topic: `{"kind": "created" | "updated" | "deleted", "message": MessageRow}`.
 
 import contextlib
 from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import Literal, TypedDict
 
 from sqlalchemy.orm import joinedload
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, func, select
 from sqlmodel.sql.expression import SelectOfScalar
 
 from stream_chat import pubsub, repo
@@ -44,6 +45,12 @@ class InvalidMessage(ChatError):
     pass
 
 
+# Assistant reply statuses. A reply is "active" until it reaches a terminal status.
+QUEUED, THINKING, STREAMING = "queued", "thinking", "streaming"
+DONE, STOPPED, INTERRUPTED, FAILED = "done", "stopped", "interrupted", "error"
+ACTIVE_STATUSES = (QUEUED, THINKING, STREAMING)
+
+
 class MessageRow(TypedDict):
     """A message as pages render it and broadcasts carry it: JSON-ready, sender included."""
 
@@ -54,11 +61,29 @@ class MessageRow(TypedDict):
     content: str
     inserted_at: str
     edited: bool
+    # Assistant replies; empty or None for people's messages.
+    is_assistant: bool
+    status: str
+    generation_id: str
+    error: str
+    prompt_tokens: int | None
+    completion_tokens: int | None
 
 
 class MessageEvent(TypedDict):
     kind: Literal["created", "updated", "deleted"]
     message: MessageRow
+
+
+class AppendedEvent(TypedDict):
+    """Text added to a streaming reply. `offset` is the reply's length before it, so a member
+    who read part of the reply from the database knows which part it already has."""
+
+    kind: Literal["appended"]
+    message_id: int
+    generation_id: str
+    offset: int
+    text: str
 
 
 def message_row(message: Message) -> MessageRow:
@@ -70,6 +95,12 @@ def message_row(message: Message) -> MessageRow:
         "content": message.content,
         "inserted_at": message.inserted_at.isoformat(),
         "edited": message.edited_at is not None,
+        "is_assistant": bool(message.sender and message.sender.is_assistant),
+        "status": message.status or "",
+        "generation_id": message.generation_id or "",
+        "error": message.error or "",
+        "prompt_tokens": message.prompt_tokens,
+        "completion_tokens": message.completion_tokens,
     }
 
 
@@ -162,9 +193,13 @@ def messages_before(room_id: int, before_id: int, limit: int = PAGE_SIZE) -> lis
         return list(reversed(db.exec(query).all()))
 
 
-def get_message(message_id: int) -> Message | None:
+def get_message(message_id: int | str) -> Message | None:
+    """The message, or None for an unknown or malformed id (event payloads are untrusted)."""
+    parsed = parse_id(message_id)
+    if parsed is None:
+        return None
     with repo.session() as db:
-        return _load_message(db, message_id)
+        return _load_message(db, parsed)
 
 
 def create_message(room_id: int, sender_id: int, content: str) -> Message:
@@ -236,6 +271,119 @@ def subscriber_count(room_id: int) -> int:
     return pubsub.broker().subscriber_count(room_topic(room_id))
 
 
+# Assistant replies (the Assistant context drives them; these are their storage and signals)
+
+
+def create_reply(room_id: int, assistant_id: int, requested_by_id: int) -> Message:
+    """A queued, empty reply from the assistant, shown at once to every member."""
+    with repo.session() as db:
+        reply = Message(
+            room_id=room_id,
+            sender_id=assistant_id,
+            content="",
+            status=QUEUED,
+            requested_by_id=requested_by_id,
+        )
+        db.add(reply)
+        db.commit()
+        created: Message = _load_message(db, reply.id)  # type: ignore[arg-type,assignment]
+    _broadcast("created", created)
+    return created
+
+
+def update_reply(reply_id: int, **fields: object) -> Message | None:
+    """Sets the reply's fields (status, content, usage...) and tells every member."""
+    with repo.session() as db:
+        reply = db.get(Message, reply_id)
+        if reply is None:
+            return None
+        for name, value in fields.items():
+            setattr(reply, name, value)
+        reply.updated_at = utcnow()
+        db.add(reply)
+        db.commit()
+        updated: Message = _load_message(db, reply_id)  # type: ignore[assignment]
+    _broadcast("updated", updated)
+    return updated
+
+
+def append_to_reply(reply_id: int, generation_id: str, offset: int, text: str) -> bool:
+    """Stores the reply's text so far, then broadcasts the new part only.
+
+    The write is guarded by the generation: an attempt that was stopped or replaced can no
+    longer write. Returns False in that case, which tells the attempt to stop.
+    """
+    with repo.session() as db:
+        reply = db.get(Message, reply_id)
+        if reply is None or reply.generation_id != generation_id:
+            return False
+        reply.content = reply.content[:offset] + text
+        reply.updated_at = utcnow()
+        db.add(reply)
+        db.commit()
+        room_id = reply.room_id
+    event: AppendedEvent = {
+        "kind": "appended",
+        "message_id": reply_id,
+        "generation_id": generation_id,
+        "offset": offset,
+        "text": text,
+    }
+    pubsub.broker().publish(room_topic(room_id), dict(event))
+    return True
+
+
+def active_replies(room_id: int) -> list[Message]:
+    """The room's unfinished replies, oldest first: the head of the list is generating."""
+    query = (
+        _messages_with_senders()
+        .where(Message.room_id == room_id, col(Message.status).in_(ACTIVE_STATUSES))
+        .order_by(col(Message.id))
+    )
+    with repo.session() as db:
+        return list(db.exec(query).all())
+
+
+def count_replies_requested_since(user_id: int, since: datetime) -> int:
+    query = (
+        select(func.count())
+        .select_from(Message)
+        .where(Message.requested_by_id == user_id, col(Message.inserted_at) >= since)
+    )
+    with repo.session() as db:
+        return db.exec(query).one()
+
+
+def recent_messages(room_id: int, limit: int) -> list[Message]:
+    """The room's newest finished messages, oldest first (what the assistant reads)."""
+    query = (
+        _messages_with_senders()
+        .where(
+            Message.room_id == room_id,
+            col(Message.status).is_(None) | (col(Message.status) == DONE),
+        )
+        .order_by(col(Message.id).desc())
+        .limit(limit)
+    )
+    with repo.session() as db:
+        return list(reversed(db.exec(query).all()))
+
+
+def reply_topic(reply_id: int) -> str:
+    return f"reply:{reply_id}"
+
+
+def request_stop(reply_id: int) -> None:
+    """Asks whichever worker generates the reply to stop it."""
+    pubsub.broker().publish(reply_topic(reply_id), {"kind": "stop"})
+
+
+@contextlib.asynccontextmanager
+async def subscribe_reply(reply_id: int) -> AsyncIterator[pubsub.Subscription]:
+    async with pubsub.broker().subscribe(reply_topic(reply_id)) as subscription:
+        yield subscription
+
+
 def _broadcast(kind: Literal["created", "updated", "deleted"], message: Message) -> None:
     event: MessageEvent = {"kind": kind, "message": message_row(message)}
     pubsub.broker().publish(room_topic(message.room_id), dict(event))
@@ -247,7 +395,8 @@ def _load_message(db: Session, message_id: int) -> Message | None:
 
 
 def _owned_message(db: Session, message_id: int, user_id: int, action: str) -> Message:
-    message = _load_message(db, message_id)
+    parsed = parse_id(message_id)
+    message = _load_message(db, parsed) if parsed is not None else None
     if message is None:
         raise MessageNotFound()
     if message.sender_id != user_id:

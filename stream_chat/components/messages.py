@@ -8,6 +8,7 @@ from reflex.vars import Var, VarData
 from reflex_base.utils.format import format_event_handler
 from reflex_base.utils.imports import ImportVar
 
+from stream_chat.assistant import HOW_TO_ENABLE
 from stream_chat.chat import MAX_MESSAGE_LENGTH
 from stream_chat.state.messages import MESSAGES, MessagesState
 
@@ -29,6 +30,7 @@ def _chat_room_behaviour() -> Var:
         "composerId": COMPOSER_ID,
         "loadOlder": format_event_handler(MessagesState.load_older),  # type: ignore[arg-type]
         "editLast": format_event_handler(MessagesState.edit_last_message),  # type: ignore[arg-type]
+        "stopReply": format_event_handler(MessagesState.stop_current_reply),  # type: ignore[arg-type]
     }
     options_js = ", ".join(f"{key}: {value!r}" for key, value in options.items())
     return Var(
@@ -54,6 +56,7 @@ def message_row(message: rx.Var[dict[str, Any]], mine: rx.Var[bool]) -> rx.Compo
                 message["edited"].to(bool),
                 rx.text("(edited)", size="1", color=rx.color("gray", 10), class_name="edited"),
             ),
+            rx.cond(message["is_assistant"].to(bool), reply_status(message)),
             rx.spacer(),
             rx.cond(mine, message_actions(message_id)),
             align="baseline",
@@ -61,18 +64,127 @@ def message_row(message: rx.Var[dict[str, Any]], mine: rx.Var[bool]) -> rx.Compo
             width="100%",
         ),
         rx.box(
-            # use_raw=False: user markdown never becomes live HTML.
-            rx.markdown(message["content"].to(str), use_raw=False),
+            # use_raw=False: user and model markdown never becomes live HTML.
+            rx.markdown(
+                displayed_content(message),
+                use_raw=False,
+                component_map={"pre": code_block_with_copy},
+            ),
             class_name="message-body",
             style={"& p": {"margin": "0.1rem 0"}, "& pre": {"margin": "0.3rem 0"}},
         ),
+        rx.cond(message["is_assistant"].to(bool), reply_footer(message)),
         id=message["dom_id"].to(str),
         data_mine=rx.cond(mine, "true", "false"),
+        data_status=message["status"].to(str),
+        # Screen readers wait for a reply being written instead of reading every token.
+        aria_busy=rx.cond(is_being_written(message), "true", "false"),
         class_name="message-row",
         padding="0.35rem 1rem",
         list_style="none",
         _hover={"background_color": rx.color("gray", 2), "& .message-actions": {"opacity": 1}},
         style={"&:focus-within .message-actions": {"opacity": 1}},
+    )
+
+
+def code_block_with_copy(value: object, **props: Any) -> rx.Component:
+    return rx.code_block(value, can_copy=True, margin_y="0.5em", wrap_long_lines=True, **props)
+
+
+def is_being_written(message: Var) -> Var[bool]:
+    status = message["status"].to(str)
+    return (status == "queued") | (status == "thinking") | (status == "streaming")
+
+
+def displayed_content(message: Var) -> Var[str]:
+    """While a reply streams, a code fence it has opened but not closed yet is closed for
+    display, so the block renders as code from its first line instead of flipping later."""
+    content = message["content"].to(str)
+    fence_open = (content.split("```").length() % 2) == 0
+    return rx.cond(
+        (message["status"].to(str) == "streaming") & fence_open, content + "\n```", content
+    )
+
+
+STATUS_BADGES = {
+    "queued": ("queued", "gray"),
+    "thinking": ("thinking…", "blue"),
+    "streaming": ("writing…", "blue"),
+    "stopped": ("stopped", "amber"),
+    "interrupted": ("interrupted", "orange"),
+    "error": ("error", "red"),
+}
+
+
+def reply_status(message: Var) -> rx.Component:
+    status = message["status"].to(str)
+    reply_id = message["id"].to(int)
+    return rx.hstack(
+        rx.match(
+            status,
+            *[
+                (
+                    name,
+                    rx.badge(label, color_scheme=color, variant="soft", class_name="reply-status"),
+                )
+                for name, (label, color) in STATUS_BADGES.items()
+            ],
+            rx.fragment(),
+        ),
+        rx.cond(
+            is_being_written(message),
+            rx.button(
+                rx.icon("square", size=12),
+                "Stop",
+                on_click=MessagesState.stop_reply(reply_id),
+                size="1",
+                variant="soft",
+                color_scheme="gray",
+                aria_label="Stop the reply (Esc)",
+                class_name="stop-reply",
+            ),
+        ),
+        align="center",
+        spacing="2",
+    )
+
+
+def reply_footer(message: Var) -> rx.Component:
+    status = message["status"].to(str)
+    failed = (status == "stopped") | (status == "interrupted") | (status == "error")
+    return rx.hstack(
+        rx.cond(
+            message["error"].to(str) != "",
+            rx.text(
+                message["error"].to(str),
+                size="1",
+                color=rx.color("red", 11),
+                class_name="reply-error",
+            ),
+        ),
+        rx.cond(
+            failed,
+            rx.button(
+                rx.icon("rotate-ccw", size=12),
+                "Retry",
+                on_click=MessagesState.retry_reply(message["id"].to(int)),
+                size="1",
+                variant="soft",
+                class_name="retry-reply",
+            ),
+        ),
+        rx.cond(
+            message["usage"].to(str) != "",
+            rx.text(
+                message["usage"].to(str),
+                size="1",
+                color=rx.color("gray", 9),
+                class_name="reply-usage",
+            ),
+        ),
+        spacing="3",
+        align="center",
+        padding_top="0.2rem",
     )
 
 
@@ -208,9 +320,16 @@ def composer() -> rx.Component:
                 width="100%",
             ),
             rx.text(
-                "Enter sends · Shift+Enter adds a line · ↑ edits your last message",
+                "Enter sends · Shift+Enter adds a line · ↑ edits your last message · "
+                "@assistant asks the assistant · Esc stops its reply",
                 size="1",
                 color=rx.color("gray", 9),
+            ),
+            rx.cond(
+                ~MessagesState.assistant_available,
+                rx.text(
+                    HOW_TO_ENABLE, size="1", color=rx.color("amber", 11), id="assistant-unavailable"
+                ),
             ),
             spacing="1",
             width="100%",
@@ -285,8 +404,30 @@ def delete_dialog() -> rx.Component:
     )
 
 
+def assistant_announcements() -> rx.Component:
+    """A visually hidden live region: the start and the end of each reply, said once."""
+    return rx.box(
+        MessagesState.assistant_announcement,
+        role="status",
+        aria_live="polite",
+        id="assistant-announcement",
+        style=VISUALLY_HIDDEN,
+    )
+
+
+VISUALLY_HIDDEN = {
+    "position": "absolute",
+    "width": "1px",
+    "height": "1px",
+    "overflow": "hidden",
+    "clip": "rect(0 0 0 0)",
+    "white_space": "nowrap",
+}
+
+
 def chat_room() -> rx.Component:
     return rx.vstack(
+        assistant_announcements(),
         rx.box(
             message_list(),
             new_messages_pill(),

@@ -5,18 +5,28 @@ stream ops; the state remembers only where the history ends (the cursor) and wha
 is editing.
 """
 
+import secrets
 from collections.abc import Sequence
 from typing import ClassVar
 
 import reflex as rx
 
-from stream_chat import chat
+from stream_chat import assistant, chat
 from stream_chat.models import Message
 from stream_chat.state.rooms import RoomsState
 from stream_chat.streams import StreamSpec
 from stream_chat.streams.binding import StreamsState
 
 MESSAGES = "messages"
+
+
+def _presented(row: chat.MessageRow) -> dict:
+    """The row as the page shows it: with the assistant's usage note."""
+    return {**row, "usage": assistant.usage_note(row["prompt_tokens"], row["completion_tokens"])}
+
+
+def _said(status: str) -> str:
+    return {chat.DONE: "complete", chat.STOPPED: "stopped"}.get(status, status)
 
 
 class MessagesState(StreamsState, RoomsState):
@@ -29,9 +39,16 @@ class MessagesState(StreamsState, RoomsState):
     edit_draft: str = ""
     edit_error: str = ""
     deleting_id: int | None = None
-    # Bumped by every new follower: an older one (a previous room, a dropped socket) that
-    # wakes up later sees it is stale and stops instead of delivering twice.
-    _follower: int = 0
+    assistant_available: bool = assistant.config().available
+    # Said once by a screen reader when a reply starts and when it ends (not per token).
+    assistant_announcement: str = ""
+    # The replies being written right now: reply id -> [generation id, characters shown].
+    # Text from any other generation is stale and dropped; the count tells which part of
+    # an appended chunk this tab already has (it may have read some from the database).
+    _replies: dict[int, list] = {}
+    # Set by every new follower to an id of its own: an older one (a previous room, a
+    # dropped socket, a previous login) that wakes up later sees it is stale and stops.
+    _follower: str = ""
 
     @rx.var
     def user_id(self) -> int:
@@ -53,27 +70,36 @@ class MessagesState(StreamsState, RoomsState):
 
     # History
 
-    def _show_history(self, messages: Sequence[Message], *, at_top: bool) -> None:
-        rows = [chat.message_row(message) for message in messages]
+    def _show_page(self, messages: Sequence[Message], *, at_top: bool) -> None:
+        """Shows a page read with one message too many: the extra one only says whether
+        older messages exist, so the start of the room is known without another request."""
+        has_older = len(messages) > chat.PAGE_SIZE
+        rows = [_presented(chat.message_row(m)) for m in messages[-chat.PAGE_SIZE :]]
+        for row in rows:
+            self._track_reply(row)
         if at_top:
             self.stream(MESSAGES, rows, at=0)
         else:
             self.stream(MESSAGES, rows, reset=True)
         if rows:
             self.oldest_id = rows[0]["id"]
-        self.at_start = len(rows) < chat.PAGE_SIZE
+        self.at_start = not has_older
 
     def restream(self, name: str) -> None:
-        room_id = self.current_room_id
+        room_id = self.current_room_id if self.logged_in else None
         self.oldest_id = None
-        self._show_history(chat.last_messages(room_id) if room_id else [], at_top=False)
+        self._replies = {}
+        page = chat.last_messages(room_id, chat.PAGE_SIZE + 1) if room_id else []
+        self._show_page(page, at_top=False)
 
     @rx.event
     def load_older(self) -> None:
-        if self.current_room_id is None or self.oldest_id is None or self.at_start:
+        if not self.logged_in or self.current_room_id is None or self.oldest_id is None:
             return
-        older = chat.messages_before(self.current_room_id, self.oldest_id)
-        self._show_history(older, at_top=True)
+        if self.at_start:
+            return
+        older = chat.messages_before(self.current_room_id, self.oldest_id, chat.PAGE_SIZE + 1)
+        self._show_page(older, at_top=True)
 
     # Real time
 
@@ -89,8 +115,7 @@ class MessagesState(StreamsState, RoomsState):
             if not self.logged_in or self.current_room_id is None:
                 return
             room_id = self.current_room_id
-            self._follower += 1
-            me = self._follower
+            me = self._follower = secrets.token_hex(6)
         async with chat.subscribe(room_id) as events:
             async with self:
                 if self._follower != me:
@@ -99,27 +124,62 @@ class MessagesState(StreamsState, RoomsState):
             while True:
                 first = await events.next()
                 async with self:
-                    if self._follower != me or self.current_room_id != room_id:
+                    stale = self._follower != me or self.current_room_id != room_id
+                    if stale or not self.logged_in:
                         return
                     for event in [first, *events.drain()]:
                         self._apply(event)
 
     def _apply(self, event: dict) -> None:
-        if event["kind"] == "resync":
+        kind = event["kind"]
+        if kind == "resync":
             self.restream(MESSAGES)
-            return
-        row = event["message"]
-        if event["kind"] == "created":
-            self.stream_insert(MESSAGES, row)
-        elif event["kind"] == "updated":
-            self.stream_insert(MESSAGES, row, update_only=True)
-        elif event["kind"] == "deleted":
-            self.stream_delete(MESSAGES, row)
+        elif kind == "appended":
+            self._append_reply_text(event)
+        elif kind == "created":
+            self._track_reply(event["message"])
+            self.stream_insert(MESSAGES, _presented(event["message"]))
+        elif kind == "updated":
+            self._track_reply(event["message"])
+            self.stream_insert(MESSAGES, _presented(event["message"]), update_only=True)
+        elif kind == "deleted":
+            self.stream_delete(MESSAGES, event["message"])
+
+    def _track_reply(self, row: chat.MessageRow) -> None:
+        generating = row["status"] in (chat.THINKING, chat.STREAMING)
+        was_generating = row["id"] in self._replies
+        if generating:
+            self._replies[row["id"]] = [row["generation_id"], len(row["content"])]
+            if not was_generating:
+                self.assistant_announcement = "The assistant is replying."
+        elif was_generating:
+            del self._replies[row["id"]]
+            self.assistant_announcement = f"The assistant's reply is {_said(row['status'])}."
+        self._replies = self._replies
+
+    def _append_reply_text(self, event: dict) -> None:
+        tracked = self._replies.get(event["message_id"])
+        if tracked is None or tracked[0] != event["generation_id"]:
+            return  # a stopped or replaced generation's late text
+        shown, offset, text = tracked[1], event["offset"], event["text"]
+        if offset > shown:
+            # A gap (this tab missed some text): take the whole reply from the database.
+            message = chat.get_message(event["message_id"])
+            if message is not None:
+                row = chat.message_row(message)
+                self.stream_insert(MESSAGES, _presented(row), update_only=True)
+                tracked[1] = len(row["content"])
+        elif offset + len(text) > shown:
+            self.stream_append(
+                MESSAGES, f"{MESSAGES}-{event['message_id']}", "content", text[shown - offset :]
+            )
+            tracked[1] = offset + len(text)
+        self._replies = self._replies
 
     # Compose, edit, delete
 
     @rx.event
-    def send(self, form: dict[str, str]) -> rx.event.EventSpec | None:
+    def send(self, form: dict[str, str]) -> rx.event.EventSpec | list[rx.event.EventSpec] | None:
         """The message reaches this tab through the room's broadcast, like everyone else's,
         so every member sees the same order."""
         content = form.get("content", "")
@@ -131,7 +191,44 @@ class MessagesState(StreamsState, RoomsState):
             self.compose_error = str(error)
             return None
         self.compose_error = ""
-        return rx.set_value("composer", "")
+        clear = rx.set_value("composer", "")
+        if not assistant.mentions_assistant(content):
+            return clear
+        if not assistant.config().available:
+            return [clear, rx.toast.info(assistant.HOW_TO_ENABLE)]
+        try:
+            reply = assistant.request_reply(self.current_room_id, self._user_id)
+        except chat.ChatError as error:
+            return [clear, rx.toast.error(str(error))]
+        return [clear, MessagesState.run_assistant(reply.id)]
+
+    @rx.event(background=True)
+    async def run_assistant(self, reply_id: int) -> None:
+        """Writes the reply. Its text reaches every member through the room's broadcasts,
+        so this task touches no state, and it goes on if the asker leaves the page."""
+        await assistant.generate(reply_id)
+
+    @rx.event
+    def stop_reply(self, reply_id: int) -> None:
+        chat.request_stop(reply_id)
+
+    @rx.event
+    def stop_current_reply(self) -> None:
+        """Esc: stops the reply being written in this room, if any."""
+        if self.current_room_id is None:
+            return
+        for reply in chat.active_replies(self.current_room_id)[:1]:
+            chat.request_stop(reply.id)  # type: ignore[arg-type]
+
+    @rx.event
+    def retry_reply(self, reply_id: int) -> rx.event.EventSpec | None:
+        if self._user_id is None:
+            return None
+        try:
+            assistant.retry_reply(reply_id, self._user_id)
+        except chat.ChatError as error:
+            return rx.toast.error(str(error))
+        return MessagesState.run_assistant(reply_id)
 
     @rx.event
     def start_edit(self, message_id: int) -> rx.event.EventSpec | None:

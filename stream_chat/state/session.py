@@ -42,9 +42,11 @@ class SessionState(rx.State):
         self.user_email = user.email
 
     def _forget(self) -> None:
+        """Forgets the user, and with them anything a page showed them."""
         self._user_id = None
         self.user_name = ""
         self.user_email = ""
+        self.reset()
 
     def _start_session(self, user: accounts.User) -> None:
         self.session_token = accounts.create_session_token(user)

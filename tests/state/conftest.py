@@ -192,7 +192,7 @@ async def harness(request: pytest.FixtureRequest) -> AsyncIterator[EventHarness]
     processor._root_context = EventContext(
         token="",
         state_manager=state_manager,
-        enqueue_impl=processor.enqueue,
+        enqueue_impl=processor.enqueue_many,
         emit_delta_impl=emit_delta,
     )
     harness = box["harness"] = EventHarness(

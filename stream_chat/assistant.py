@@ -1,0 +1,396 @@
+"""The Assistant context: replies to `@assistant`, streamed from any OpenAI-compatible server.
+
+Plain Python, no Reflex. A page asks for a reply with `request_reply`, then runs
+`generate(reply_id)` in a background event. Every member sees the reply through the room's
+broadcasts: a queued row, then "thinking", then the text growing, then the final row.
+
+* One generation per room at a time: later requests wait their turn, shown as queued.
+* Each attempt has a generation id. Only the current attempt may write to the reply, and
+  members drop text from any other (a stopped or replaced attempt's late chunks).
+* Text is coalesced: members get at most one update per `flush_interval` (the first text is
+  sent at once), and each update carries only the new text.
+* Stop cancels the HTTP stream itself, from any worker, before or after the first token.
+* Faults: the `openai` client retries 429 and 5xx before the stream starts (honouring
+  Retry-After); a stream that errors, stalls past the idle timeout or ends without a
+  `finish_reason` keeps its partial text, marked "error" or "interrupted", with a retry.
+"""
+
+import asyncio
+import contextlib
+import logging
+import os
+import re
+import secrets
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+import openai
+
+from stream_chat import accounts, chat
+from stream_chat.models import Message, utcnow
+
+log = logging.getLogger(__name__)
+
+MENTION = re.compile(r"(?<![\w@])@assistant\b", re.IGNORECASE)
+DEFAULT_SYSTEM_PROMPT = (
+    "You are the assistant in a team chat room. Messages from people are prefixed with "
+    "their name. Answer the latest request helpfully and concisely, in markdown."
+)
+HOW_TO_ENABLE = (
+    "The assistant is off: set OPENAI_API_KEY, or OPENAI_BASE_URL for Ollama, vLLM or "
+    "llama.cpp, and restart."
+)
+# A generating reply that has written nothing for this long past its idle timeout belongs
+# to a worker that died; the next request in the room takes over.
+ABANDONED_AFTER_IDLE = timedelta(seconds=15)
+
+
+@dataclass(frozen=True)
+class AssistantConfig:
+    api_key: str | None = None
+    base_url: str | None = None
+    model: str = "gpt-4o-mini"
+    system_prompt: str = DEFAULT_SYSTEM_PROMPT
+    prompt_token_budget: int = 3000
+    history_messages: int = 40
+    idle_timeout: float = 30.0
+    max_retries: int = 2
+    requests_per_minute: int = 5
+    flush_interval: float = 0.05
+    price_per_million_prompt: float | None = None
+    price_per_million_completion: float | None = None
+
+    @property
+    def available(self) -> bool:
+        return bool(self.api_key or self.base_url)
+
+    @classmethod
+    def from_env(cls) -> "AssistantConfig":
+        env = os.environ
+
+        def number(name: str, default: float | None) -> float | None:
+            raw = env.get(name)
+            return float(raw) if raw else default
+
+        return cls(
+            api_key=env.get("OPENAI_API_KEY") or None,
+            base_url=env.get("OPENAI_BASE_URL") or None,
+            model=env.get("ASSISTANT_MODEL") or cls.model,
+            system_prompt=env.get("ASSISTANT_SYSTEM_PROMPT") or DEFAULT_SYSTEM_PROMPT,
+            prompt_token_budget=int(number("ASSISTANT_PROMPT_TOKENS", cls.prompt_token_budget)),
+            idle_timeout=number("ASSISTANT_IDLE_TIMEOUT", cls.idle_timeout),  # type: ignore[arg-type]
+            max_retries=int(number("ASSISTANT_MAX_RETRIES", cls.max_retries)),  # type: ignore[arg-type]
+            requests_per_minute=int(number("ASSISTANT_REQUESTS_PER_MINUTE", 5)),  # type: ignore[arg-type]
+            price_per_million_prompt=number("ASSISTANT_PRICE_PROMPT", None),
+            price_per_million_completion=number("ASSISTANT_PRICE_COMPLETION", None),
+        )
+
+    def client(self) -> openai.AsyncOpenAI:
+        return openai.AsyncOpenAI(
+            # Local servers (Ollama, vLLM) accept any key, but the client wants one.
+            api_key=self.api_key or "not-needed",
+            base_url=self.base_url,
+            max_retries=self.max_retries,
+            # The read timeout is the silence allowed between chunks: the idle watchdog.
+            timeout=openai.Timeout(None, connect=10.0, read=self.idle_timeout, write=10.0),
+        )
+
+    def cost(self, prompt_tokens: int | None, completion_tokens: int | None) -> float | None:
+        if self.price_per_million_prompt is None and self.price_per_million_completion is None:
+            return None
+        return (
+            (prompt_tokens or 0) * (self.price_per_million_prompt or 0)
+            + (completion_tokens or 0) * (self.price_per_million_completion or 0)
+        ) / 1_000_000
+
+
+_config: AssistantConfig | None = None
+
+
+def config() -> AssistantConfig:
+    global _config
+    if _config is None:
+        _config = AssistantConfig.from_env()
+    return _config
+
+
+def configure(replacement: AssistantConfig) -> AssistantConfig:
+    """Swap the configuration (tests, benchmarks); returns the previous one."""
+    global _config
+    previous, _config = config(), replacement
+    return previous
+
+
+def usage_note(prompt_tokens: int | None, completion_tokens: int | None) -> str:
+    """ "120 + 48 tokens · ≈ $0.0001" under a finished reply; empty when unknown."""
+    if prompt_tokens is None and completion_tokens is None:
+        return ""
+    note = f"{prompt_tokens or 0:,} + {completion_tokens or 0:,} tokens"
+    cost = config().cost(prompt_tokens, completion_tokens)
+    return note if cost is None else f"{note} · ≈ ${cost:.4f}"
+
+
+class RateLimited(chat.ChatError):
+    pass
+
+
+def mentions_assistant(text: str) -> bool:
+    return MENTION.search(text) is not None
+
+
+def request_reply(room_id: int, requester_id: int) -> Message:
+    """A queued reply, shown to the room at once, or RateLimited."""
+    settings = config()
+    window_start = utcnow() - timedelta(minutes=1)
+    if (
+        chat.count_replies_requested_since(requester_id, window_start)
+        >= settings.requests_per_minute
+    ):
+        raise RateLimited(
+            f"You can ask the assistant {settings.requests_per_minute} times a minute. "
+            "Try again in a moment."
+        )
+    return chat.create_reply(room_id, accounts.assistant_user().id, requester_id)  # type: ignore[arg-type]
+
+
+def retry_reply(reply_id: int, user_id: int) -> Message:
+    """Queues a failed, stopped or interrupted reply again (its text starts over)."""
+    reply = chat.get_message(reply_id)
+    if reply is None or reply.status is None:
+        raise chat.MessageNotFound()
+    if reply.status in chat.ACTIVE_STATUSES:
+        raise chat.ChatError("This reply is still being written.")
+    updated = chat.update_reply(
+        reply_id,
+        status=chat.QUEUED,
+        content="",
+        error=None,
+        generation_id=None,
+        requested_by_id=user_id,
+    )
+    return updated  # type: ignore[return-value]
+
+
+def build_prompt(room_id: int, settings: AssistantConfig) -> list[dict[str, str]]:
+    """The system prompt and the room's recent messages, newest kept within the budget."""
+    budget = settings.prompt_token_budget - _estimate_tokens(settings.system_prompt)
+    turns: list[dict[str, str]] = []
+    for message in reversed(chat.recent_messages(room_id, settings.history_messages)):
+        if message.sender and message.sender.is_assistant:
+            turn = {"role": "assistant", "content": message.content}
+        else:
+            name = message.sender.name if message.sender else "Someone"
+            turn = {"role": "user", "content": f"{name}: {message.content}"}
+        cost = _estimate_tokens(turn["content"])
+        if cost > budget:
+            break
+        budget -= cost
+        turns.append(turn)
+    return [{"role": "system", "content": settings.system_prompt}, *reversed(turns)]
+
+
+def _estimate_tokens(text: str) -> int:
+    # About four characters a token for English; a budget, not a bill.
+    return len(text) // 4 + 4
+
+
+# Generation
+
+
+async def generate(reply_id: int, settings: AssistantConfig | None = None) -> str:
+    """Waits for the room's turn, streams the reply, and returns its final status."""
+    settings = settings or config()
+    reply = chat.get_message(reply_id)
+    if reply is None or reply.status != chat.QUEUED:
+        return reply.status if reply and reply.status else "missing"
+    async with chat.subscribe_reply(reply_id) as control:
+        if not await _wait_for_turn(reply, settings, control):
+            return chat.STOPPED
+        return await _run(reply, settings, control)
+
+
+async def _wait_for_turn(
+    reply: Message, settings: AssistantConfig, control: "chat.pubsub.Subscription"
+) -> bool:
+    """True once this reply heads the room's queue; False if it was stopped while queued."""
+    async with chat.subscribe(reply.room_id) as room:
+        while True:
+            queue = chat.active_replies(reply.room_id)
+            head = queue[0] if queue else None
+            if head is None or head.id == reply.id:
+                return head is not None
+            if _abandoned(head, settings):
+                chat.update_reply(
+                    head.id,
+                    status=chat.INTERRUPTED,  # type: ignore[arg-type]
+                    error="The worker writing this reply went away.",
+                    generation_id=None,
+                )
+                continue
+            stop = asyncio.ensure_future(control.next())
+            change = asyncio.ensure_future(room.next())
+            done, pending = await asyncio.wait(
+                {stop, change}, timeout=1.0, return_when=asyncio.FIRST_COMPLETED
+            )
+            for task in pending:
+                task.cancel()
+            if stop in done:
+                chat.update_reply(reply.id, status=chat.STOPPED, generation_id=None)  # type: ignore[arg-type]
+                return False
+
+
+def _abandoned(reply: Message, settings: AssistantConfig) -> bool:
+    if reply.status == chat.QUEUED:
+        return False
+    silent_for = utcnow() - reply.updated_at
+    return silent_for > timedelta(seconds=settings.idle_timeout) + ABANDONED_AFTER_IDLE
+
+
+@dataclass
+class _Attempt:
+    reply_id: int
+    generation_id: str
+    text: str = ""
+    sent: int = 0
+    finish_reason: str | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    # Whether the 200 headers arrived: errors before that are the server's refusals.
+    started: bool = False
+    # Set when the reply no longer carries this attempt's generation id (it was retried
+    # elsewhere): the attempt stops and must not write to the reply again.
+    superseded: bool = False
+
+    def flush(self) -> None:
+        """Sends what arrived since the last flush."""
+        if self.superseded or self.sent == len(self.text):
+            return
+        new_text = self.text[self.sent :]
+        offset, self.sent = self.sent, len(self.text)
+        if not chat.append_to_reply(self.reply_id, self.generation_id, offset, new_text):
+            self.superseded = True
+
+
+async def _run(
+    reply: Message, settings: AssistantConfig, control: "chat.pubsub.Subscription"
+) -> str:
+    attempt = _Attempt(reply.id, secrets.token_hex(6))  # type: ignore[arg-type]
+    chat.update_reply(
+        attempt.reply_id,
+        status=chat.THINKING,
+        generation_id=attempt.generation_id,
+        content="",
+        error=None,
+    )
+    consume = asyncio.ensure_future(_consume(attempt, settings, reply.room_id))
+    stop = asyncio.ensure_future(control.next())
+    await asyncio.wait({consume, stop}, return_when=asyncio.FIRST_COMPLETED)
+    status, error = chat.DONE, None
+    if not consume.done():
+        # Cancelling the task closes the HTTP response: the server sees the client go.
+        consume.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await consume
+        status = chat.STOPPED
+    else:
+        stop.cancel()
+        status, error = _outcome(consume, attempt)
+    attempt.flush()
+    if attempt.superseded:
+        return "superseded"
+    chat.update_reply(
+        attempt.reply_id,
+        status=status,
+        error=error,
+        content=attempt.text,
+        prompt_tokens=attempt.prompt_tokens,
+        completion_tokens=attempt.completion_tokens,
+        generation_id=None,
+    )
+    return status
+
+
+def _outcome(consume: "asyncio.Future[None]", attempt: _Attempt) -> tuple[str, str | None]:
+    error = consume.exception()
+    if error is None:
+        if attempt.finish_reason is None:
+            return chat.INTERRUPTED, "The connection to the model ended before the reply did."
+        if attempt.finish_reason == "length":
+            return chat.DONE, "The reply reached the model's length limit."
+        return chat.DONE, None
+    if isinstance(error, openai.APITimeoutError):
+        return chat.INTERRUPTED, "The model stopped sending (idle timeout)."
+    if isinstance(error, openai.APIStatusError):
+        return chat.FAILED, f"The model server refused: {error.status_code} {_message(error)}"
+    if isinstance(error, openai.APIConnectionError):
+        if attempt.started:
+            # A chunked response cut mid-body raises here; a closed one just ends (above).
+            return chat.INTERRUPTED, "The connection to the model dropped mid-reply."
+        return chat.FAILED, "The model server could not be reached."
+    if isinstance(error, openai.APIError):
+        return chat.FAILED, f"The model reported an error: {_message(error)}"
+    log.exception("assistant reply %s failed", attempt.reply_id, exc_info=error)
+    return chat.FAILED, "Something went wrong while writing this reply."
+
+
+def _message(error: openai.APIError) -> str:
+    body = error.body if isinstance(error.body, dict) else {}
+    detail = body.get("error", body) if isinstance(body, dict) else {}
+    text = detail.get("message") if isinstance(detail, dict) else None
+    return str(text or error.message)[:300]
+
+
+async def _consume(attempt: _Attempt, settings: AssistantConfig, room_id: int) -> None:
+    messages = build_prompt(room_id, settings)
+    client = settings.client()
+    try:
+        stream = await client.chat.completions.create(
+            model=settings.model,
+            messages=messages,  # type: ignore[arg-type]
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+        attempt.started = True
+        async with stream, _flushing(attempt, settings.flush_interval) as note_text:
+            async for chunk in stream:
+                if attempt.superseded:
+                    break
+                if chunk.usage is not None:
+                    attempt.prompt_tokens = chunk.usage.prompt_tokens
+                    attempt.completion_tokens = chunk.usage.completion_tokens
+                # The usage chunk has no choices (and some servers send null).
+                for choice in chunk.choices or ():
+                    if choice.delta and choice.delta.content:
+                        note_text(choice.delta.content)
+                    if choice.finish_reason:
+                        attempt.finish_reason = choice.finish_reason
+    finally:
+        await client.close()
+
+
+@contextlib.asynccontextmanager
+async def _flushing(attempt: _Attempt, interval: float) -> AsyncIterator[Callable[[str], None]]:
+    """Yields `note_text(text)`; sends the first text at once, then at most every interval."""
+    streaming = False
+
+    def note_text(text: str) -> None:
+        nonlocal streaming
+        attempt.text += text
+        if not streaming:
+            streaming = True
+            chat.update_reply(attempt.reply_id, status=chat.STREAMING)
+            attempt.flush()
+
+    async def tick() -> None:
+        while not attempt.superseded:
+            await asyncio.sleep(interval)
+            attempt.flush()
+
+    ticker = asyncio.ensure_future(tick())
+    try:
+        yield note_text
+    finally:
+        ticker.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await ticker
