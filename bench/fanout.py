@@ -1,0 +1,842 @@
+"""Fan-out latency of one room's messages to K open tabs, against the real app in prod mode.
+
+Run from anywhere: ``.venv/bin/python bench/fanout.py [--quick] [--json PATH]``.
+
+Two modes, each with the app started once (``tests/support/servers.start_app``, bound to
+127.0.0.1, stopped by its own PID in a ``finally``) and reused for every K:
+
+* ``single``: the default deployment, one backend process, a fresh SQLite database, no Redis
+  (in-process pub/sub; Reflex's default state manager, in memory with debounced disk writes);
+* ``redis``: ``REFLEX_REDIS_URL=redis://127.0.0.1:6379/4`` (flushed before and after) and a
+  fresh PostgreSQL database: Reflex runs several backend workers, the room's broadcasts go
+  through Redis pub/sub and every state lives in Redis.
+
+For K = 10, 50, 200, K browser stand-ins (``tests/support/reflex_client.py``; session cookies
+of the 10 seeded users, in turn) open ``/rooms/1`` as a tab does (connect with the hydrate
+event, on_load) and wait for their first stream batch, the room's history (a reset). One more
+tab, the sender, posts 200 messages at 10 per second on a monotonic schedule. For each tab and
+message, latency = receive time of the first update whose ``messages`` stream batch inserts
+the message - the time the sender wrote the event (one process, one monotonic clock). Each
+config is verified: every tab got every message exactly once (insert entries carrying its DOM
+id, counted over every batch after the initial reset, so an update in place counts double), in
+the same order as every other tab, without a sequence gap or a second reset.
+
+Then, per mode, the rate is raised at K = 200 (100 messages per step) until the first step
+whose p99 is >= 150 ms or that loses a message; the highest rate below that is reported.
+
+Clients and server share the machine: the clients' CPU (this process) competes with the
+server's, and both with anything else running. The CPU each used is reported per config.
+The exit code is 0 whatever the results (like ``bench/stream_wire.py``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import math
+import os
+import platform
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+INVOKED_FROM = Path.cwd()
+# binding.py resolves rx.asset("streams.js") against the working directory at import time,
+# and the client reads the compiled frontend from ./.web.
+os.chdir(PROJECT_ROOT)
+if str(PROJECT_ROOT) not in sys.path:
+    sys.path.insert(0, str(PROJECT_ROOT))
+
+import redis  # noqa: E402
+
+from seeds.data import USERS  # noqa: E402
+from stream_chat import accounts, repo  # noqa: E402
+from stream_chat.state.messages import MESSAGES, MessagesState  # noqa: E402
+from stream_chat.state.session import SESSION_COOKIE  # noqa: E402
+from stream_chat.streams import BatchOutcome, ClientStream  # noqa: E402
+from tests.support.databases import fresh_postgres_database  # noqa: E402
+from tests.support.reflex_client import (  # noqa: E402
+    STREAM_BATCHES,
+    Frontend,
+    ReflexClient,
+    connect_many,
+    handler_name,
+)
+from tests.support.servers import AppServer, prepared_database, start_app  # noqa: E402
+
+ROOM_PATH = "/rooms/1"
+REDIS_URL = "redis://127.0.0.1:6379/4"
+POSTGRES_DB = "stream_chat_bench"
+MESSAGES_STATE = MessagesState.get_full_name()
+SEND = handler_name(MessagesState.send)
+
+TARGET_K, TARGET_RATE, TARGET_P99_MS = 200, 10.0, 150.0
+CONNECT_CONCURRENCY = 20
+JOIN_TIMEOUT = 90.0  # s for a batch of tabs to connect, hydrate and get the room's history
+POLL = 0.1  # s between checks while waiting for deliveries
+MIN_WAIT = 10.0  # s of waiting for deliveries granted even when the budget is spent
+MODES = ("single", "redis")
+SETTLE = 0.5  # s to wait after the last delivery, so late duplicates are seen
+PAUSE = 1.0  # s of quiet between configs
+
+
+@dataclass(frozen=True)
+class Plan:
+    ks: tuple[int, ...]
+    count: int  # messages per config
+    rate: float  # messages per second
+    ramp_k: int
+    ramp_rates: tuple[float, ...]
+    ramp_count: int
+    # Tried, slowest last, only when the first ramp rate already misses the target.
+    down_rates: tuple[float, ...]
+    down_count: int
+    drain_timeout: float  # at most this many s of waiting for deliveries after the last send
+    budget: float  # s for the whole run, server starts included
+
+
+FULL = Plan(
+    ks=(10, 50, 200),
+    count=200,
+    rate=10.0,
+    ramp_k=200,
+    ramp_rates=(10.0, 20.0, 40.0, 80.0, 160.0),
+    ramp_count=100,
+    down_rates=(5.0, 2.0),
+    down_count=50,
+    drain_timeout=45.0,
+    budget=345.0,
+)
+QUICK = Plan(
+    ks=(10,),
+    count=20,
+    rate=10.0,
+    ramp_k=10,
+    ramp_rates=(40.0,),
+    ramp_count=20,
+    down_rates=(),
+    down_count=0,
+    drain_timeout=8.0,
+    budget=60.0,
+)
+
+
+# CPU accounting from /proc (Linux), to say who used the cores during a config.
+
+CLOCK_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _stat_fields(pid: int | str) -> list[str] | None:
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return text.rpartition(")")[2].split()  # [state, ppid, pgrp, ..., utime @11, stime @12]
+
+
+def group_cpu_seconds(pgid: int) -> float:
+    """User + system CPU of the live processes in a process group (the app and its workers)."""
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        fields = _stat_fields(entry.name)
+        if fields and len(fields) > 12 and fields[2] == str(pgid):
+            total += int(fields[11]) + int(fields[12])
+    return total / CLOCK_TICK
+
+
+def machine_busy_seconds() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine since boot, all cores."""
+    try:
+        values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    except (OSError, ValueError):
+        return 0.0, 0.0
+    idle = values[3] + (values[4] if len(values) > 4 else 0)
+    total = sum(values[:8])
+    return (total - idle) / CLOCK_TICK, total / CLOCK_TICK
+
+
+@dataclass
+class CpuWindow:
+    server_pgid: int
+    wall: float = 0.0
+    server: float = 0.0
+    bench: float = 0.0
+    machine_busy: float = 0.0
+    machine_total: float = 0.0
+
+    def __enter__(self) -> CpuWindow:
+        self._start = (
+            time.monotonic(),
+            group_cpu_seconds(self.server_pgid),
+            time.process_time(),
+            *machine_busy_seconds(),
+        )
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        wall, server, bench, busy, total = self._start
+        self.wall = time.monotonic() - wall
+        self.server = group_cpu_seconds(self.server_pgid) - server
+        self.bench = time.process_time() - bench
+        self.machine_busy = machine_busy_seconds()[0] - busy
+        self.machine_total = machine_busy_seconds()[1] - total
+
+    def percents(self) -> dict[str, float]:
+        """In % of one core: the app, this process, everything else (Redis, PostgreSQL and
+        whatever else runs on the machine); the machine's busy share in % of all cores."""
+        wall = self.wall or 1.0
+        other = max(self.machine_busy - self.server - self.bench, 0.0)
+        return {
+            "server_cpu_pct": round(100 * self.server / wall, 1),
+            "bench_cpu_pct": round(100 * self.bench / wall, 1),
+            "other_cpu_pct": round(100 * other / wall, 1),
+            "machine_busy_pct": round(100 * self.machine_busy / (self.machine_total or 1.0), 1),
+        }
+
+
+# Reading what each tab received
+
+
+def is_reset(batch: dict[str, Any]) -> bool:
+    ops = batch.get("ops") or []
+    return bool(ops) and bool(ops[0]) and ops[0][0] == "reset"
+
+
+def has_history(client: ReflexClient) -> bool:
+    return any(is_reset(batch) for batch in client.stream_batches(MESSAGES_STATE, MESSAGES))
+
+
+@dataclass
+class Tab:
+    """One open room tab and the browser's stream store, fed as its updates arrive."""
+
+    client: ReflexClient
+    shown: ClientStream = field(default_factory=ClientStream)
+    applied: int = 0  # updates already fed to `shown`
+    anomalies: dict[str, int] = field(default_factory=dict)  # batch outcomes other than applied
+
+    def feed(self) -> None:
+        updates = self.client.updates
+        while self.applied < len(updates):
+            values = updates[self.applied].delta.get(MESSAGES_STATE)
+            self.applied += 1
+            batch = (values or {}).get(STREAM_BATCHES, {}).get(MESSAGES)
+            if batch:
+                outcome = self.shown.apply_batch(batch)
+                if outcome is not BatchOutcome.APPLIED:
+                    self.anomalies[outcome.value] = self.anomalies.get(outcome.value, 0) + 1
+
+
+@dataclass
+class Reception:
+    """What one tab received of one config's messages, from the update index `start` on."""
+
+    prefix: str
+    count: int
+    start: int
+    scanned: int = -1
+    first_at: dict[int, float] = field(default_factory=dict)  # message number -> receive time
+    created: dict[int, str] = field(default_factory=dict)  # message number -> its inserted_at
+    inserts: dict[int, int] = field(default_factory=dict)  # message number -> insert entries
+    order: list[int] = field(default_factory=list)  # message numbers, by first receipt
+    resets: int = 0  # reset batches after the start: a resync, never expected here
+    updates_with_inserts: int = 0
+
+    def scan(self, client: ReflexClient) -> None:
+        if self.scanned < 0:
+            self.scanned = self.start
+        updates = client.updates
+        while self.scanned < len(updates):
+            update = updates[self.scanned]
+            self.scanned += 1
+            values = update.delta.get(MESSAGES_STATE)
+            batch = (values or {}).get(STREAM_BATCHES, {}).get(MESSAGES)
+            if not batch:
+                continue
+            if is_reset(batch):
+                self.resets += 1
+            carried = False
+            for op in batch.get("ops") or []:
+                if not op or op[0] != "insert":
+                    continue
+                for _dom_id, item in op[4]:
+                    number = self._number(item.get("content"))
+                    if number is None:
+                        continue
+                    carried = True
+                    self.inserts[number] = self.inserts.get(number, 0) + 1
+                    if number not in self.first_at:
+                        self.first_at[number] = update.time
+                        self.created[number] = item.get("inserted_at", "")
+                        self.order.append(number)
+            self.updates_with_inserts += carried
+
+    def _number(self, content: Any) -> int | None:
+        if not isinstance(content, str) or not content.startswith(self.prefix):
+            return None
+        rest = content[len(self.prefix) :]
+        if not rest.isdigit():
+            return None
+        number = int(rest)
+        return number if number < self.count else None
+
+    @property
+    def complete(self) -> bool:
+        return len(self.first_at) == self.count
+
+
+# Results
+
+
+def percentile(sorted_values: Sequence[float], pct: float) -> float:
+    """Nearest-rank percentile of already sorted values."""
+    if not sorted_values:
+        return math.nan
+    rank = max(1, math.ceil(pct / 100 * len(sorted_values)))
+    return sorted_values[min(rank, len(sorted_values)) - 1]
+
+
+@dataclass
+class ConfigResult:
+    mode: str
+    label: str
+    k: int
+    messages: int
+    rate: float
+    p50_ms: float = math.nan
+    p99_ms: float = math.nan
+    max_ms: float = math.nan
+    deliveries_per_s: float = math.nan
+    # The split, by the row's inserted_at (wall clock, set when the server builds the row):
+    # send -> row created (the sender's event queued and handled) and created -> received.
+    create_p50_ms: float = math.nan
+    create_p99_ms: float = math.nan
+    fanout_p50_ms: float = math.nan
+    fanout_p99_ms: float = math.nan
+    delivered: int = 0
+    expected: int = 0
+    lost: int = 0  # (tab, message) pairs never received
+    doubled: int = 0  # (tab, message) pairs received more than once
+    order_ok: bool = False
+    send_order_ok: bool = False  # informational: the one order is the send order
+    resets: int = 0
+    seq_anomalies: int = 0
+    messages_per_update: float = math.nan  # > 1 when the follower drained a burst
+    send_lag_max_ms: float = math.nan  # how far the sender fell behind its schedule
+    send_span_s: float = math.nan
+    cpu: dict[str, float] = field(default_factory=dict)
+    note: str = ""
+    skipped: str = ""
+    error: str = ""
+
+    @property
+    def passed(self) -> bool:
+        return (
+            not self.skipped
+            and not self.error
+            and self.expected > 0
+            and self.lost == 0
+            and self.doubled == 0
+            and self.order_ok
+            and self.resets == 0
+            and self.seq_anomalies == 0
+        )
+
+    @property
+    def meets_target(self) -> bool:
+        return self.passed and self.p99_ms < TARGET_P99_MS
+
+    @property
+    def verdict(self) -> str:
+        if self.skipped:
+            return "SKIP"
+        return "PASS" if self.passed else "FAIL"
+
+    def as_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["verification"] = self.verdict
+        return {
+            key: (None if isinstance(v, float) and math.isnan(v) else v) for key, v in data.items()
+        }
+
+
+@dataclass
+class ModeResult:
+    mode: str
+    description: str
+    workers: str = ""
+    configs: list[ConfigResult] = field(default_factory=list)
+    ramp: list[ConfigResult] = field(default_factory=list)
+    max_rate_ok: float | None = None  # highest ramp rate with p99 < target and nothing lost
+    ramp_stop: str = ""
+    error: str = ""
+    server_log: str = ""
+
+
+# One config: K tabs, one sender, N messages at R per second
+
+
+def orders_agree(orders: Sequence[Sequence[int]]) -> bool:
+    """Whether the tabs received the messages in one order (a tab that is missing some
+    must still have the others in that order)."""
+    reference = max(orders, key=len, default=[])
+    position = {n: index for index, n in enumerate(reference)}
+    for order in orders:
+        if any(n not in position for n in order):
+            return False
+        indexes = [position[n] for n in order]
+        if indexes != sorted(indexes):
+            return False
+    return True
+
+
+async def run_config(
+    mode: str,
+    label: str,
+    tabs: list[Tab],
+    sender: ReflexClient,
+    count: int,
+    rate: float,
+    wait_timeout: float,
+    server_pgid: int,
+) -> ConfigResult:
+    k = len(tabs)
+    result = ConfigResult(mode=mode, label=label, k=k, messages=count, rate=rate)
+    result.expected = k * count
+    prefix = f"bench-{mode}-{label}-"
+    receptions = [Reception(prefix, count, len(tab.client.updates)) for tab in tabs]
+    sent_at: list[float] = []
+    lag = 0.0
+    wall_offset = time.time() - time.monotonic()
+    with CpuWindow(server_pgid) as cpu:
+        start = time.monotonic() + 0.05
+        async with asyncio.timeout(count / rate + 30):
+            for n in range(count):
+                due = start + n / rate  # the schedule, not the previous send, sets the pace
+                delay = due - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                sent = await sender.send_event(SEND, {"form": {"content": f"{prefix}{n}"}})
+                lag = max(lag, sent - due)
+                sent_at.append(sent)
+        deadline = time.monotonic() + wait_timeout
+        while True:
+            for tab, reception in zip(tabs, receptions, strict=True):
+                reception.scan(tab.client)
+            if all(r.complete for r in receptions) or time.monotonic() >= deadline:
+                break
+            if any(tab.client.disconnected for tab in tabs):
+                result.error = "a tab was disconnected"
+                break
+            await asyncio.sleep(POLL)
+        await asyncio.sleep(SETTLE)
+        for tab, reception in zip(tabs, receptions, strict=True):
+            reception.scan(tab.client)
+    result.cpu = cpu.percents()
+    result.send_lag_max_ms = round(lag * 1000, 1)
+    result.send_span_s = round(sent_at[-1] - sent_at[0], 2) if sent_at else math.nan
+
+    latencies = sorted(
+        at - sent_at[n] for reception in receptions for n, at in reception.first_at.items()
+    )
+    result.delivered = len(latencies)
+    result.lost = result.expected - result.delivered
+    result.doubled = sum(
+        1 for reception in receptions for times in reception.inserts.values() if times > 1
+    )
+    result.resets = sum(reception.resets for reception in receptions)
+    for tab in tabs:
+        before = sum(tab.anomalies.values())
+        tab.feed()
+        result.seq_anomalies += sum(tab.anomalies.values()) - before
+    created: dict[int, float] = {}
+    for reception in receptions:
+        for n, stamp in reception.created.items():
+            if n not in created and stamp:
+                with contextlib.suppress(ValueError):
+                    created[n] = datetime.fromisoformat(stamp).timestamp() - wall_offset
+    if created:
+        creates = sorted(created[n] - sent_at[n] for n in created)
+        fanouts = sorted(
+            at - created[n]
+            for reception in receptions
+            for n, at in reception.first_at.items()
+            if n in created
+        )
+        result.create_p50_ms = round(percentile(creates, 50) * 1000, 1)
+        result.create_p99_ms = round(percentile(creates, 99) * 1000, 1)
+        result.fanout_p50_ms = round(percentile(fanouts, 50) * 1000, 1)
+        result.fanout_p99_ms = round(percentile(fanouts, 99) * 1000, 1)
+    orders = [reception.order for reception in receptions]
+    result.order_ok = orders_agree(orders)
+    result.send_order_ok = result.order_ok and all(order == sorted(order) for order in orders)
+    carrying = sum(reception.updates_with_inserts for reception in receptions)
+    if carrying:
+        result.messages_per_update = round(result.delivered / carrying, 2)
+    if latencies:
+        result.p50_ms = round(percentile(latencies, 50) * 1000, 1)
+        result.p99_ms = round(percentile(latencies, 99) * 1000, 1)
+        result.max_ms = round(latencies[-1] * 1000, 1)
+        last = max(at for reception in receptions for at in reception.first_at.values())
+        span = last - sent_at[0]
+        result.deliveries_per_s = round(result.delivered / span, 1) if span > 0 else math.nan
+    return result
+
+
+# One mode: one server, a growing pool of tabs
+
+
+async def open_tabs(base_url: str, jars: list[dict[str, str]], first: int, count: int) -> list[Tab]:
+    """`count` more tabs on the room (cookies in turn from user `first`), each with its history."""
+    frontend = Frontend.load()
+    cookies = [jars[(first + n) % len(jars)] for n in range(count)]
+    clients = await connect_many(
+        base_url,
+        ROOM_PATH,
+        cookies,
+        frontend=frontend,
+        concurrency=CONNECT_CONCURRENCY,
+        hydrate_timeout=JOIN_TIMEOUT,
+    )
+    try:
+        await asyncio.gather(*(c.wait_for(has_history, JOIN_TIMEOUT) for c in clients))
+    except BaseException:
+        await close_all(clients)
+        raise
+    tabs = [Tab(client) for client in clients]
+    for tab in tabs:
+        tab.feed()  # the history: not counted as an anomaly
+    return tabs
+
+
+async def close_all(clients: Sequence[ReflexClient]) -> None:
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(30):
+            await asyncio.gather(*(c.close() for c in clients), return_exceptions=True)
+
+
+async def run_mode(
+    result: ModeResult,
+    server: AppServer,
+    jars: list[dict[str, str]],
+    plan: Plan,
+    deadline: float,
+) -> None:
+    pgid = server.process.pid
+    tabs: list[Tab] = []
+    senders: list[Tab] = []
+
+    def wait_timeout(count: int, rate: float) -> float:
+        left = deadline - time.monotonic() - count / rate
+        return min(plan.drain_timeout, max(MIN_WAIT, left))
+
+    async def step(label: str, k: int, count: int, rate: float) -> ConfigResult:
+        if time.monotonic() + count / rate + MIN_WAIT + PAUSE > deadline:
+            skipped = ConfigResult(result.mode, label, k, count, rate, skipped="time budget")
+            print_config(skipped)
+            return skipped
+        await asyncio.sleep(PAUSE)
+        config = await run_config(
+            result.mode,
+            label,
+            tabs[:k],
+            senders[0].client,
+            count,
+            rate,
+            wait_timeout(count, rate),
+            pgid,
+        )
+        print_config(config)
+        return config
+
+    try:
+        senders = await open_tabs(server.base_url, jars, 0, 1)
+        for k in plan.ks:
+            if len(tabs) < k:
+                tabs += await open_tabs(server.base_url, jars, len(tabs), k - len(tabs))
+            result.configs.append(await step(str(k), k, plan.count, plan.rate))
+
+        k = min(plan.ramp_k, len(tabs))
+        print(f"-- {result.mode}: rate ramp at K={k} --", flush=True)
+        for rate in plan.ramp_rates:
+            measured = next(
+                (c for c in result.configs if c.k == k and c.rate == rate and not c.skipped),
+                None,
+            )
+            if measured is not None:  # this very config was just run: not again
+                config = ConfigResult(**{**asdict(measured), "note": "the main run's row"})
+                print_config(config)
+            else:
+                config = await step(f"{k}at{rate:g}", k, plan.ramp_count, rate)
+            result.ramp.append(config)
+            if config.skipped:
+                result.ramp_stop = f"time budget spent before {rate:g} msg/s"
+                break
+            if not config.meets_target:
+                why = "p99" if config.passed else "delivery check failed, p99"
+                result.ramp_stop = f"{rate:g} msg/s: {why} {fmt(config.p99_ms, 0)} ms"
+                break
+            result.max_rate_ok = rate
+        else:
+            result.ramp_stop = "every rate tried met the target"
+        first = result.ramp[0] if result.ramp else None
+        if result.max_rate_ok is None and first is not None and not first.skipped:
+            if first.lost:
+                result.ramp_stop += "; the app is still behind: no slower rate tried"
+            else:
+                for rate in plan.down_rates:
+                    config = await step(f"{k}at{rate:g}", k, plan.down_count, rate)
+                    result.ramp.append(config)
+                    if config.skipped or config.lost:
+                        break
+                    if config.meets_target:
+                        result.max_rate_ok = rate
+                        break
+    finally:
+        await close_all([tab.client for tab in tabs + senders])
+
+
+def session_cookies(database_url: str) -> list[dict[str, str]]:
+    """A logged-in browser's cookie jar per seeded user, in the app's database."""
+    repo.configure(database_url)
+    try:
+        jars = []
+        for _, email in USERS:
+            user = accounts.get_user_by_email(email)
+            if user is None:
+                raise RuntimeError(f"seeded user {email} missing")
+            jars.append({SESSION_COOKIE: accounts.create_session_token(user)})
+        return jars
+    finally:
+        repo.engine().dispose()
+
+
+def backend_processes(pgid: int) -> int:
+    """Processes in the app's process group (supervisor, workers, frontend server)."""
+    count = 0
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (fields := _stat_fields(entry.name)) and fields[2] == str(pgid):
+            count += 1
+    return count
+
+
+def run_one_mode(mode: str, plan: Plan, workdir: Path, deadline: float) -> ModeResult:
+    if mode == "single":
+        result = ModeResult(
+            mode, "one process, SQLite, Reflex's default disk-backed state, in-process pub/sub"
+        )
+        database_url = f"sqlite:///{workdir / 'single.db'}"
+        extra_env: dict[str, str] = {}
+    else:
+        result = ModeResult(mode, "several workers, PostgreSQL, Redis state and pub/sub")
+        redis.Redis.from_url(REDIS_URL).flushdb()
+        database_url = fresh_postgres_database(POSTGRES_DB)
+        extra_env = {"REFLEX_REDIS_URL": REDIS_URL}
+    log_path = workdir / f"{mode}.log"
+    server: AppServer | None = None
+    try:
+        prepared_database(database_url)
+        jars = session_cookies(database_url)
+        started = time.monotonic()
+        server = start_app(database_url, log_path, extra_env=extra_env)
+        result.workers = f"{backend_processes(server.process.pid)} processes in the app's group"
+        print(
+            f"\n== {mode}: {result.description}; app up in {time.monotonic() - started:.1f} s "
+            f"({result.workers}) ==",
+            flush=True,
+        )
+        asyncio.run(run_mode(result, server, jars, plan, deadline))
+    except Exception as error:  # report and go on with the other mode
+        result.error = f"{type(error).__name__}: {error}"
+        print(f"!! {mode} mode failed: {result.error}", flush=True)
+        if server is not None:
+            result.server_log = server.log_tail(30)
+    finally:
+        if server is not None:
+            server.stop()
+        if mode == "redis":
+            with contextlib.suppress(redis.RedisError):
+                redis.Redis.from_url(REDIS_URL).flushdb()
+    return result
+
+
+# Printing
+
+
+HEADER = (
+    f"{'mode':<7}{'K':>4}{'msgs':>5}{'rate':>5}{'p50 ms':>8}{'p99 ms':>8}{'max ms':>8}"
+    f"{'deliv/s':>8}{'create':>12}{'fan-out':>12}{'msg/upd':>8}{'lag':>5}"
+    f"{'srv%':>5}{'bench%':>7}{'other%':>7}  check"
+)
+
+
+def fmt(value: float, digits: int = 1) -> str:
+    return "-" if isinstance(value, float) and math.isnan(value) else f"{value:.{digits}f}"
+
+
+def row(config: ConfigResult) -> str:
+    cpu = config.cpu
+    create = f"{fmt(config.create_p50_ms, 0)}/{fmt(config.create_p99_ms, 0)}"
+    fanout = f"{fmt(config.fanout_p50_ms, 0)}/{fmt(config.fanout_p99_ms, 0)}"
+    text = (
+        f"{config.mode:<7}{config.k:>4}{config.messages:>5}{config.rate:>5g}"
+        f"{fmt(config.p50_ms):>8}{fmt(config.p99_ms):>8}{fmt(config.max_ms):>8}"
+        f"{fmt(config.deliveries_per_s, 0):>8}{create:>12}{fanout:>12}"
+        f"{fmt(config.messages_per_update, 2):>8}{fmt(config.send_lag_max_ms, 0):>5}"
+        f"{cpu.get('server_cpu_pct', math.nan):>5.0f}{cpu.get('bench_cpu_pct', math.nan):>7.0f}"
+        f"{cpu.get('other_cpu_pct', math.nan):>7.0f}  {config.verdict}"
+    )
+    problems = []
+    if config.note:
+        problems.append(config.note)
+    if config.skipped:
+        problems.append(f"skipped: {config.skipped}")
+    if config.lost:
+        problems.append(f"{config.lost}/{config.expected} not delivered within the wait")
+    if config.doubled:
+        problems.append(f"doubled {config.doubled}")
+    if config.expected and not config.skipped and not config.order_ok:
+        problems.append("orders differ between tabs")
+    if config.order_ok and not config.send_order_ok and not config.skipped:
+        problems.append("(one order, not the send order)")
+    if config.resets:
+        problems.append(f"{config.resets} resets")
+    if config.seq_anomalies:
+        problems.append(f"{config.seq_anomalies} seq gaps/duplicates")
+    if config.error:
+        problems.append(config.error)
+    return text + (f"  {'; '.join(problems)}" if problems else "")
+
+
+def print_config(config: ConfigResult) -> None:
+    print(row(config), flush=True)
+
+
+def target_check(mode: ModeResult) -> tuple[str, str]:
+    config = next(
+        (c for c in mode.configs if c.k == TARGET_K and c.rate == TARGET_RATE and not c.skipped),
+        None,
+    )
+    if config is None:
+        return "N/A", "not measured" + (f" ({mode.error})" if mode.error else "")
+    ok = config.passed and config.p99_ms <= TARGET_P99_MS
+    detail = f"p99 {fmt(config.p99_ms)} ms, {config.verdict.lower()} delivery check"
+    return ("PASS" if ok else "FAIL"), detail
+
+
+def print_summary(modes: list[ModeResult], plan: Plan, elapsed: float) -> None:
+    print("\n" + "=" * len(HEADER))
+    print(
+        f"Fan-out to K tabs on {ROOM_PATH}: latency = first update inserting the message - "
+        "send (ms)"
+    )
+    print(
+        "deliv/s = K*messages / (last delivery - first send); create = p50/p99 ms from send to\n"
+        "the row's inserted_at (sender's event queued + handled); fan-out = p50/p99 ms from\n"
+        "inserted_at to receipt; msg/upd = messages per stream update (> 1: bursts drained);\n"
+        "lag = ms the sender fell behind its schedule; srv% / bench% / other% = CPU of the\n"
+        "app / of this process (all clients) / of everything else on the machine (Redis,\n"
+        f"PostgreSQL, other jobs), in % of one core; {os.cpu_count()} cores in all."
+    )
+    print(HEADER)
+    for mode in modes:
+        for config in mode.configs:
+            print(row(config))
+    print(
+        f"\nRate ramp at K = {plan.ramp_k} (up until the first step with p99 >= 150 ms or a"
+        "\nlost message; if the first step misses the target, slower rates down until one"
+        " meets it):"
+    )
+    print(HEADER)
+    for mode in modes:
+        for config in mode.ramp:
+            print(row(config))
+    for mode in modes:
+        best = f"{mode.max_rate_ok:g} msg/s" if mode.max_rate_ok is not None else "none"
+        print(
+            f"  {mode.mode}: highest rate with p99 < {TARGET_P99_MS:g} ms at K={plan.ramp_k}: "
+            f"{best} (stopped: {mode.ramp_stop or mode.error or '-'})"
+        )
+    print(f"\nTarget: p99 <= {TARGET_P99_MS:g} ms at K = {TARGET_K} and {TARGET_RATE:g} messages/s")
+    for mode in modes:
+        verdict, detail = target_check(mode)
+        print(f"  {mode.mode:<7} {verdict}  ({detail})")
+        if mode.error:
+            print(f"  {mode.mode} error: {mode.error}")
+            if mode.server_log:
+                print("  server log tail:\n" + mode.server_log)
+    load = os.getloadavg() if hasattr(os, "getloadavg") else (math.nan,) * 3
+    print(
+        f"\nTotal {elapsed:.0f} s. Machine: {os.cpu_count()} cores, load average "
+        f"{load[0]:.2f}/{load[1]:.2f}/{load[2]:.2f}; clients and app share it, so the "
+        "clients' CPU competes with the app's."
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a short smoke run (< 1 minute)")
+    parser.add_argument("--json", type=Path, metavar="PATH", help="also write results as JSON")
+    args = parser.parse_args(argv)
+    plan = QUICK if args.quick else FULL
+    began = time.monotonic()
+    deadline = began + plan.budget
+    load_before = os.getloadavg()
+    print(
+        f"fanout: K={list(plan.ks)}, {plan.count} messages at {plan.rate:g}/s per K; ramp at "
+        f"K={plan.ramp_k}: {[f'{r:g}' for r in plan.ramp_rates]} msg/s, {plan.ramp_count} "
+        f"messages each. {os.cpu_count()} cores, load average {load_before[0]:.2f}.",
+        flush=True,
+    )
+    print(HEADER, flush=True)
+    modes: list[ModeResult] = []
+    with tempfile.TemporaryDirectory(prefix="fanout-") as tmp:
+        for index, mode in enumerate(MODES, start=1):
+            # Each mode gets its share of the budget, plus whatever the earlier ones left.
+            share = began + plan.budget * index / len(MODES)
+            modes.append(run_one_mode(mode, plan, Path(tmp), min(share, deadline)))
+    elapsed = time.monotonic() - began
+    print_summary(modes, plan, elapsed)
+    if args.json is not None:
+        data = {
+            "plan": asdict(plan),
+            "machine": {
+                "cpu_count": os.cpu_count(),
+                "load_average_before": load_before,
+                "load_average_after": os.getloadavg(),
+                "python": platform.python_version(),
+            },
+            "elapsed_s": round(elapsed, 1),
+            "modes": [
+                {
+                    "mode": mode.mode,
+                    "description": mode.description,
+                    "workers": mode.workers,
+                    "configs": [c.as_json() for c in mode.configs],
+                    "ramp": [c.as_json() for c in mode.ramp],
+                    "max_rate_ok": mode.max_rate_ok,
+                    "ramp_stop": mode.ramp_stop,
+                    "target": dict(zip(("verdict", "detail"), target_check(mode), strict=True)),
+                    "error": mode.error,
+                }
+                for mode in modes
+            ],
+        }
+        path = INVOKED_FROM / args.json
+        path.write_text(json.dumps(data, indent=2) + "\n")
+        print(f"JSON written to {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
