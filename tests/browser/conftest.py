@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
+from tests.support.fake_openai import FakeOpenAI
 from tests.support.servers import PROJECT_ROOT, AppServer, prepared_database, start_app
 
 CHROMIUM = "/usr/bin/chromium"
@@ -22,11 +23,31 @@ SCREENSHOTS = PROJECT_ROOT / "test-artifacts" / "screenshots"
 
 
 @pytest.fixture(scope="session")
-def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
+def fake_model() -> Iterator[FakeOpenAI]:
+    """The model server the browser tests' app talks to (OpenAI-compatible, on loopback)."""
+    with FakeOpenAI() as fake:
+        yield fake
+
+
+@pytest.fixture(scope="session")
+def app_server(
+    tmp_path_factory: pytest.TempPathFactory, fake_model: FakeOpenAI
+) -> Iterator[AppServer]:
     workdir = tmp_path_factory.mktemp("app")
     database_url = f"sqlite:///{workdir / 'browser.db'}"
     prepared_database(database_url)
-    server = start_app(database_url, workdir / "app.log", extra_env={"STREAM_CHAT_TEST_PAGES": "1"})
+    server = start_app(
+        database_url,
+        workdir / "app.log",
+        extra_env={
+            "STREAM_CHAT_TEST_PAGES": "1",
+            "OPENAI_BASE_URL": fake_model.base_url,
+            "OPENAI_API_KEY": "test-key",
+            "ASSISTANT_IDLE_TIMEOUT": "3",
+            "ASSISTANT_MAX_RETRIES": "1",
+            "ASSISTANT_REQUESTS_PER_MINUTE": "100",
+        },
+    )
     yield server
     server.stop()
 

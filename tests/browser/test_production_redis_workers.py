@@ -13,6 +13,7 @@ import redis
 
 from seeds.data import USERS
 from stream_chat import accounts, repo
+from stream_chat.assistant import HOW_TO_ENABLE
 from stream_chat.state.messages import MessagesState
 from stream_chat.state.session import SESSION_COOKIE
 from stream_chat.streams import ClientStream
@@ -141,5 +142,28 @@ def test_every_client_on_every_worker_gets_every_change_once_in_one_order(
         finally:
             for client in clients:
                 await client.close()
+
+    run_async(scenario)
+
+
+def test_without_a_model_configured_the_assistant_is_unavailable_and_nothing_fails(
+    redis_app: AppServer,
+) -> None:
+    jars = session_cookies(redis_app.database_url)
+
+    async def scenario() -> None:
+        async with ReflexClient() as client:
+            await client.connect(redis_app.base_url, ROOM_PATH, jars[0])
+            await client.wait_for(
+                lambda c: len(c.stream_batches(MESSAGES_STATE, "messages")) > 0, 20
+            )
+            assert client.state_value(MESSAGES_STATE, "assistant_available") is False
+            text = "@assistant are you there?"
+            await client.send_event(MessagesState.send, {"form": {"content": text}})
+            await client.wait_for(lambda c: any(i["content"] == text for i in shown(c).items), 10)
+            await client.wait_for(
+                lambda c: any(HOW_TO_ENABLE in str(event) for _, event in c.events), 10
+            )
+            assert not any(i["is_assistant"] for i in shown(client).items)
 
     run_async(scenario)
