@@ -40,7 +40,7 @@ def open_as(browser: Browser, server: AppServer, email: str, path: str) -> Page:
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
     expect(page).to_have_url(f"{server.base_url}{path}")
-    expect(page.locator("#message-list li").first).to_be_visible()
+    expect(page.locator("#message-list li, #empty-room").first).to_be_visible()
     return page
 
 
