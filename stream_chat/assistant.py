@@ -17,6 +17,7 @@ broadcasts: a queued row, then "thinking", then the text growing, then the final
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import os
 import re
@@ -41,9 +42,14 @@ HOW_TO_ENABLE = (
     "The assistant is off: set OPENAI_API_KEY, or OPENAI_BASE_URL for Ollama, vLLM or "
     "llama.cpp, and restart."
 )
-# A generating reply that has written nothing for this long past its idle timeout belongs
-# to a worker that died; the next request in the room takes over.
+# A reply untouched for this long past its idle timeout (generating) or at all (queued)
+# belongs to a worker that died; the next request in the room takes over. Live workers
+# touch their replies three times as often.
 ABANDONED_AFTER_IDLE = timedelta(seconds=15)
+
+
+def _heartbeat_seconds() -> float:
+    return min(5.0, ABANDONED_AFTER_IDLE.total_seconds() / 3)
 
 
 @dataclass(frozen=True)
@@ -214,8 +220,13 @@ async def _wait_for_turn(
     reply: Message, settings: AssistantConfig, control: "chat.pubsub.Subscription"
 ) -> bool:
     """True once this reply heads the room's queue; False if it was stopped while queued."""
+    last_heartbeat = asyncio.get_running_loop().time()
     async with chat.subscribe(reply.room_id) as room:
         while True:
+            now = asyncio.get_running_loop().time()
+            if now - last_heartbeat >= _heartbeat_seconds():
+                chat.touch_reply(reply.id)  # type: ignore[arg-type]
+                last_heartbeat = now
             queue = chat.active_replies(reply.room_id)
             head = queue[0] if queue else None
             if head is None or head.id == reply.id:
@@ -231,7 +242,9 @@ async def _wait_for_turn(
             stop = asyncio.ensure_future(control.next())
             change = asyncio.ensure_future(room.next())
             done, pending = await asyncio.wait(
-                {stop, change}, timeout=1.0, return_when=asyncio.FIRST_COMPLETED
+                {stop, change},
+                timeout=min(1.0, _heartbeat_seconds()),
+                return_when=asyncio.FIRST_COMPLETED,
             )
             for task in pending:
                 task.cancel()
@@ -241,9 +254,9 @@ async def _wait_for_turn(
 
 
 def _abandoned(reply: Message, settings: AssistantConfig) -> bool:
-    if reply.status == chat.QUEUED:
-        return False
     silent_for = utcnow() - reply.updated_at
+    if reply.status == chat.QUEUED:
+        return silent_for > ABANDONED_AFTER_IDLE
     return silent_for > timedelta(seconds=settings.idle_timeout) + ABANDONED_AFTER_IDLE
 
 
@@ -297,10 +310,9 @@ async def _run(
         stop.cancel()
         status, error = _outcome(consume, attempt)
     attempt.flush()
-    if attempt.superseded:
-        return "superseded"
-    chat.update_reply(
+    finished = chat.finish_reply(
         attempt.reply_id,
+        attempt.generation_id,
         status=status,
         error=error,
         content=attempt.text,
@@ -308,7 +320,7 @@ async def _run(
         completion_tokens=attempt.completion_tokens,
         generation_id=None,
     )
-    return status
+    return status if finished is not None else "superseded"
 
 
 def _outcome(consume: "asyncio.Future[None]", attempt: _Attempt) -> tuple[str, str | None]:
@@ -379,13 +391,21 @@ async def _flushing(attempt: _Attempt, interval: float) -> AsyncIterator[Callabl
         attempt.text += text
         if not streaming:
             streaming = True
-            chat.update_reply(attempt.reply_id, status=chat.STREAMING)
-            attempt.flush()
+            if chat.finish_reply(attempt.reply_id, attempt.generation_id, status=chat.STREAMING):
+                attempt.flush()
+            else:
+                attempt.superseded = True
 
     async def tick() -> None:
-        while not attempt.superseded:
+        beats = max(1, round(_heartbeat_seconds() / interval))
+        for n in itertools.count(1):
+            if attempt.superseded:
+                return
             await asyncio.sleep(interval)
             attempt.flush()
+            if n % beats == 0:
+                # Alive even while the model sends chunks without text.
+                chat.touch_reply(attempt.reply_id)
 
     ticker = asyncio.ensure_future(tick())
     try:

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Literal, TypedDict
 
 from sqlalchemy.orm import joinedload
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session, col, func, select, update
 from sqlmodel.sql.expression import SelectOfScalar
 
 from stream_chat import pubsub, repo
@@ -266,6 +266,11 @@ async def subscribe(room_id: int) -> AsyncIterator[pubsub.Subscription]:
         yield subscription
 
 
+def current_seq(room_id: int) -> int:
+    """The number of the room's latest broadcast (what a new member starts after)."""
+    return pubsub.broker().current_seq(room_topic(room_id))
+
+
 def subscriber_count(room_id: int) -> int:
     """Subscriptions open in this process (tests check that leaving a room closes them)."""
     return pubsub.broker().subscriber_count(room_topic(room_id))
@@ -305,6 +310,44 @@ def update_reply(reply_id: int, **fields: object) -> Message | None:
         updated: Message = _load_message(db, reply_id)  # type: ignore[assignment]
     _broadcast("updated", updated)
     return updated
+
+
+def claim_reply(reply_id: int, generation_id: str) -> Message | None:
+    """Starts an attempt at a queued reply: only one claim wins, whichever worker makes it."""
+    claim = (
+        update(Message)
+        .where(col(Message.id) == reply_id, col(Message.status) == QUEUED)
+        .values(
+            status=THINKING,
+            generation_id=generation_id,
+            content="",
+            error=None,
+            updated_at=utcnow(),
+        )
+    )
+    with repo.session() as db:
+        if db.exec(claim).rowcount != 1:  # type: ignore[call-overload]
+            return None
+        db.commit()
+        claimed: Message = _load_message(db, reply_id)  # type: ignore[assignment]
+    _broadcast("updated", claimed)
+    return claimed
+
+
+def finish_reply(reply_id: int, owner: str, **fields: object) -> Message | None:
+    """Like `update_reply`, but only while the attempt with generation id `owner` owns it."""
+    with repo.session() as db:
+        reply = db.get(Message, reply_id)
+        if reply is None or reply.generation_id != owner:
+            return None
+    return update_reply(reply_id, **fields)
+
+
+def touch_reply(reply_id: int) -> None:
+    """A heartbeat: the reply's worker is alive (waiting its turn, or streaming no text)."""
+    with repo.session() as db:
+        db.exec(update(Message).where(col(Message.id) == reply_id).values(updated_at=utcnow()))  # type: ignore[call-overload]
+        db.commit()
 
 
 def append_to_reply(reply_id: int, generation_id: str, offset: int, text: str) -> bool:

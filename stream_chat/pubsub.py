@@ -2,6 +2,10 @@
 
 Only the contexts use this module; pages subscribe through `chat.subscribe`. Plain Python.
 
+Every event published on a topic gets the topic's next sequence number, in the field
+`seq`, in the order subscribers receive it: a member who knows the last number it has seen
+can tell a missed event from a repeated one.
+
 * `LocalBroker` fans each published event out to the subscriptions of this process.
 * `RedisBroker` publishes through Redis. Each process runs one listener on the pattern
   `streamchat:*` that hands what it hears to a `LocalBroker`, so a room with a thousand
@@ -25,6 +29,7 @@ from stream_chat import settings
 
 Event = dict[str, Any]
 CHANNEL_PREFIX = "streamchat:"
+SEQ_PREFIX = "streamchat-seq:"
 log = logging.getLogger(__name__)
 
 
@@ -59,7 +64,9 @@ class Subscription:
 
 
 class Broker(Protocol):
-    def publish(self, topic: str, event: Event) -> None: ...
+    def publish(self, topic: str, event: Event) -> int: ...
+
+    def current_seq(self, topic: str) -> int: ...
 
     def subscribe(self, topic: str) -> contextlib.AbstractAsyncContextManager[Subscription]: ...
 
@@ -69,13 +76,25 @@ class Broker(Protocol):
 class LocalBroker:
     def __init__(self) -> None:
         self._subscriptions: dict[str, set[Subscription]] = {}
-        self._lock = threading.Lock()
+        self._seq: dict[str, int] = {}
+        self._lock = threading.RLock()
 
-    def publish(self, topic: str, event: Event) -> None:
+    def publish(self, topic: str, event: Event) -> int:
+        with self._lock:
+            seq = self._seq[topic] = self._seq.get(topic, 0) + 1
+            self.deliver(topic, {**event, "seq": seq})
+        return seq
+
+    def deliver(self, topic: str, event: Event) -> None:
+        """Hands an already numbered event to this process's subscribers."""
         with self._lock:
             subscriptions = list(self._subscriptions.get(topic, ()))
         for subscription in subscriptions:
             subscription.deliver(event)
+
+    def current_seq(self, topic: str) -> int:
+        with self._lock:
+            return self._seq.get(topic, 0)
 
     @contextlib.asynccontextmanager
     async def subscribe(self, topic: str) -> AsyncIterator[Subscription]:
@@ -105,17 +124,31 @@ class LocalBroker:
 RESYNC: Event = {"kind": "resync"}
 
 
+# Numbering and publishing in one script: Redis runs it atomically, so the numbers are in
+# the order every listener receives the messages, whichever worker published them.
+_PUBLISH_NUMBERED = """
+local seq = redis.call('INCR', KEYS[1])
+redis.call('PUBLISH', KEYS[2], seq .. ' ' .. ARGV[1])
+return seq
+"""
+
+
 class RedisBroker:
     def __init__(self, url: str) -> None:
         self._url = url
         self._publisher = redis.Redis.from_url(url)
+        self._publish_numbered = self._publisher.register_script(_PUBLISH_NUMBERED)
         self._local = LocalBroker()
         self._listeners: dict[asyncio.AbstractEventLoop, asyncio.Task[None]] = {}
 
-    def publish(self, topic: str, event: Event) -> None:
+    def publish(self, topic: str, event: Event) -> int:
         # Synchronous on purpose: the contexts are synchronous, and a publish returns once
         # Redis has ordered the message, so one sender's messages keep their order.
-        self._publisher.publish(CHANNEL_PREFIX + topic, json.dumps(event))
+        keys = [SEQ_PREFIX + topic, CHANNEL_PREFIX + topic]
+        return int(self._publish_numbered(keys=keys, args=[json.dumps(event)]))
+
+    def current_seq(self, topic: str) -> int:
+        return int(self._publisher.get(SEQ_PREFIX + topic) or 0)
 
     @contextlib.asynccontextmanager
     async def subscribe(self, topic: str) -> AsyncIterator[Subscription]:
@@ -152,7 +185,8 @@ class RedisBroker:
                         if message["type"] != "pmessage":
                             continue
                         topic = message["channel"].decode()[len(CHANNEL_PREFIX) :]
-                        self._local.publish(topic, json.loads(message["data"]))
+                        seq, _, body = message["data"].decode().partition(" ")
+                        self._local.deliver(topic, {**json.loads(body), "seq": int(seq)})
             except (redis.RedisError, OSError) as error:
                 log.warning("Redis pub/sub listener lost its connection (%s); retrying", error)
                 if not ready.done():

@@ -1,0 +1,468 @@
+"""`assistant.generate` against a real OpenAI-compatible SSE server (tests/support/fake_openai.py).
+
+Each test seeds a fresh database, subscribes to the room before anything is generated, and
+checks three things: what the room's members were sent, what the database ends with, and what
+the model server saw (requests, retries, disconnects).
+"""
+
+import asyncio
+import itertools
+import time
+
+import pytest
+
+from stream_chat import assistant, chat
+from tests.assistant.support import (
+    generate,
+    row,
+    wait_stop_listener,
+)
+from tests.support.fake_openai import Drop, HttpError, MidStreamError, Stall, Stream
+
+pytestmark = pytest.mark.timeout(30)
+
+USAGE = {"prompt_tokens": 42, "completion_tokens": 7, "total_tokens": 49}
+
+
+def assert_appends_are_contiguous(appended, content):
+    """Offsets follow each other (no gap, no repeat) and the texts add up to the content."""
+    offset = 0
+    for recorded in appended:
+        event = recorded.event
+        assert event["offset"] == offset, [r.event for r in appended]
+        assert event["text"], "an appended event without text"
+        offset += len(event["text"])
+    assert "".join(r.event["text"] for r in appended) == content
+
+
+# --------------------------------------------------------------------------- 1, 2: normal streams
+
+
+async def test_normal_stream_events_row_and_request(seed, configure, fake, record):
+    settings = configure(model="gpt-fake")
+    tokens = ["The ", "thread ", "is ", "a ", "greeting", "."]
+    fake.script(Stream(tokens, delay=0.02, usage=USAGE))
+    rec = await record(seed.room.id)
+
+    reply = assistant.request_reply(seed.room.id, seed.alice.id)
+    status = await generate(reply.id)
+
+    assert status == chat.DONE
+    stored = row(reply.id)
+    assert stored.status == chat.DONE
+    assert stored.content == "".join(tokens)
+    assert (stored.prompt_tokens, stored.completion_tokens) == (42, 7)
+    assert stored.generation_id is None
+    assert stored.error is None
+    assert stored.requested_by_id == seed.alice.id
+    assert stored.sender_id == seed.bot.id
+
+    assert rec.timeline(reply.id) == [
+        ("created", chat.QUEUED),
+        ("updated", chat.THINKING),
+        ("updated", chat.STREAMING),
+        ("appended", ""),
+        ("updated", chat.DONE),
+    ], rec.describe_all()
+    updates = rec.updates(reply.id)
+    thinking, streaming, done = (u.event["message"] for u in updates[1:])
+    generation_id = thinking["generation_id"]
+    assert generation_id
+    assert thinking["content"] == ""
+    assert streaming["generation_id"] == generation_id
+    assert done["generation_id"] == ""  # None in the row, "" in a MessageRow
+    assert done["content"] == "".join(tokens)
+    assert (done["prompt_tokens"], done["completion_tokens"]) == (42, 7)
+    assert done["is_assistant"] is True
+
+    appended = rec.appended(reply.id)
+    assert appended
+    assert {r.event["generation_id"] for r in appended} == {generation_id}
+    assert_appends_are_contiguous(appended, stored.content)
+
+    [request] = await fake.requests_async()
+    assert request.model == "gpt-fake"
+    assert request.body["stream"] is True
+    assert request.body["stream_options"] == {"include_usage": True}
+    assert request.headers["authorization"] == "Bearer test"
+    assert request.messages == [
+        {"role": "system", "content": settings.system_prompt},
+        {"role": "user", "content": "Alice: Hi all"},
+        {"role": "user", "content": "Bob: Hello Alice"},
+        {"role": "assistant", "content": "An earlier answer."},
+        {"role": "user", "content": "Alice: @assistant summarize the thread please"},
+    ]
+
+
+@pytest.mark.parametrize(
+    ("response", "tokens"),
+    [
+        pytest.param(Stream(["No ", "usage"], usage=False), (None, None), id="no-usage"),
+        pytest.param(
+            Stream(["Null ", "choices"], usage=USAGE, usage_choices="null"),
+            (42, 7),
+            id="usage-with-null-choices",
+        ),
+    ],
+)
+async def test_usage_is_optional(seed, configure, fake, record, response, tokens):
+    fake.script(response)
+    rec = await record(seed.room.id)
+    reply = assistant.request_reply(seed.room.id, seed.alice.id)
+
+    assert await generate(reply.id) == chat.DONE
+
+    stored = row(reply.id)
+    assert stored.content == "".join(response.tokens)
+    assert (stored.prompt_tokens, stored.completion_tokens) == tokens
+    assert stored.error is None
+    assert rec.updates(reply.id)[-1].event["message"]["status"] == chat.DONE
+    assert assistant.usage_note(*tokens) == ("" if tokens == (None, None) else "42 + 7 tokens")
+
+
+# --------------------------------------------------------------------------- 3-7: faults
+
+
+async def test_429_is_retried_after_retry_after(seed, configure, fake):
+    configure(max_retries=2)
+    fake.script(HttpError(429, "slow down", retry_after=0.3), Stream(["Second ", "time"]))
+    reply = assistant.request_reply(seed.room.id, seed.alice.id)
+
+    assert await generate(reply.id) == chat.DONE
+
+    assert row(reply.id).content == "Second time"
+    first, second = await fake.requests_async()
+    assert (first.status, second.status) == (429, 200)
+    assert (first.retry_count, second.retry_count) == (0, 1)
+    assert second.arrived_monotonic - first.end.monotonic >= 0.25
+
+
+async def test_500_after_retries_fails_with_the_status(seed, configure, fake, record):
+    configure(max_retries=2)
+    # retry-after-ms keeps the client's backoff short; the retries are the point, not the wait.
+    fake.script(*[HttpError(500, "the model is on fire", retry_after_ms=20)] * 3)
+    rec = await record(seed.room.id)
+    reply = assistant.request_reply(seed.room.id, seed.alice.id)
+
+    assert await generate(reply.id) == chat.FAILED
+
+    stored = row(reply.id)
+    assert stored.status == "error"
+    assert "500" in stored.error
+    assert "the model is on fire" in stored.error
+    assert stored.content == ""
+    assert stored.generation_id is None
+    assert rec.updates(reply.id)[-1].event["message"]["status"] == "error"
+    assert not rec.appended(reply.id)
+    question = seed.messages[-1]
+    assert row(question.id).content == question.content  # the asker's message is untouched
+    requests = await fake.requests_async()
+    assert [r.status for r in requests] == [500, 500, 500]
+    assert [r.retry_count for r in requests] == [0, 1, 2]
+
+
+async def test_mid_stream_error_keeps_the_partial_text(seed, configure, fake, record):
+    configure(max_retries=2)
+    fake.script(MidStreamError(["Half ", "way"], message="overloaded mid-reply", delay=0.02))
+    rec = await record(seed.room.id)
+    reply = assistant.request_reply(seed.room.id, seed.alice.id)
+
+    assert await generate(reply.id) == chat.FAILED
+
+    stored = row(reply.id)
+    assert stored.status == "error"
+    assert stored.content == "Half way"
+    assert "overloaded mid-reply" in stored.error
+    assert_appends_are_contiguous(rec.appended(reply.id), "Half way")
+    assert len(await fake.requests_async()) == 1  # a failure mid-stream is never retried
+
+
+async def test_stall_past_the_idle_timeout_interrupts(seed, configure, fake):
+    configure(idle_timeout=0.5, max_retries=2)
+    fake.script(Stall(["Still ", "thinking"], stall_for=10))
+    reply = assistant.request_reply(seed.room.id, seed.alice.id)
+
+    started = time.monotonic()
+    assert await generate(reply.id) == chat.INTERRUPTED
+    elapsed = time.monotonic() - started
+
+    assert elapsed < 2.0
+    stored = row(reply.id)
+    assert stored.status == chat.INTERRUPTED
+    assert stored.content == "Still thinking"
+    assert "idle" in stored.error
+    record_ = await fake.wait_for_disconnect_async(timeout=2.0)
+    assert record_.end.tokens_sent == 2
+    assert len(await fake.requests_async()) == 1
+
+
+@pytest.mark.parametrize(
+    "response",
+    [
+        pytest.param(Drop(["Cut ", "off"], delay=0.02), id="chunked-drop"),
+        pytest.param(Drop(["Cut ", "off"], delay=0.02, framing="close"), id="close-delimited"),
+    ],
+)
+async def test_dropped_connection_interrupts(seed, configure, fake, record, response):
+    configure(max_retries=2)
+    fake.script(response)
+    rec = await record(seed.room.id)
+    reply = assistant.request_reply(seed.room.id, seed.alice.id)
+
+    assert await generate(reply.id) == chat.INTERRUPTED
+
+    stored = row(reply.id)
+    assert stored.status == chat.INTERRUPTED
+    assert stored.content == "Cut off"
+    assert stored.error
+    assert stored.generation_id is None
+    assert_appends_are_contiguous(rec.appended(reply.id), "Cut off")
+    assert len(await fake.requests_async()) == 1
+
+
+# --------------------------------------------------------------------------- 8, 9: stop
+
+
+async def test_stop_mid_stream(seed, configure, fake, record, spawn):
+    fake.script(Stream([f"word{i} " for i in range(100)], delay=0.02))
+    rec = await record(seed.room.id)
+    reply = assistant.request_reply(seed.room.id, seed.alice.id)
+    task = spawn(generate(reply.id))
+
+    await rec.wait_text(reply.id, length=len("word0 word1 "))
+    chat.request_stop(reply.id)
+    record_ = await fake.wait_for_disconnect_async(timeout=2.0)
+    assert await asyncio.wait_for(task, 5) == chat.STOPPED
+
+    assert record_.end.tokens_sent < 100
+    stored = row(reply.id)
+    assert stored.status == chat.STOPPED
+    assert stored.generation_id is None
+    assert stored.content.startswith("word0 word1 ")
+    assert len(stored.content) < len("".join(f"word{i} " for i in range(100)))
+    stopped = await rec.wait_status(reply.id, chat.STOPPED)
+    assert stopped.event["message"]["content"] == stored.content
+    after = rec.of(reply.id)[rec.of(reply.id).index(stopped) + 1 :]
+    assert not [r for r in after if r.event["kind"] == "appended"]
+    assert_appends_are_contiguous(rec.appended(reply.id), stored.content)
+
+
+async def test_stop_before_the_first_token(seed, configure, fake, record, spawn):
+    fake.script(Stream(["Too ", "late"], first_delay=3))
+    rec = await record(seed.room.id)
+    reply = assistant.request_reply(seed.room.id, seed.alice.id)
+    task = spawn(generate(reply.id))
+
+    await rec.wait_status(reply.id, chat.THINKING)
+    await asyncio.to_thread(fake.wait_for_requests, 1, 2.0)
+    await wait_stop_listener(reply.id)
+    stopped_at = time.monotonic()
+    chat.request_stop(reply.id)
+    record_ = await fake.wait_for_disconnect_async(timeout=2.0)
+    assert await asyncio.wait_for(task, 5) == chat.STOPPED
+
+    assert record_.end.tokens_sent == 0
+    assert record_.end.monotonic - stopped_at < 1.0  # not at the end of the 3 s pause
+    stored = row(reply.id)
+    assert (stored.status, stored.content, stored.generation_id) == (chat.STOPPED, "", None)
+    assert not rec.appended(reply.id)
+
+
+# --------------------------------------------------------------------------- 10: stale chunks
+
+
+async def test_replaced_attempt_stops_writing(seed, configure, fake, record, spawn):
+    fake.script(Stream([f"old{i} " for i in range(60)], delay=0.02))
+    rec = await record(seed.room.id)
+    reply = assistant.request_reply(seed.room.id, seed.alice.id)
+    task = spawn(generate(reply.id))
+
+    thinking = await rec.wait_status(reply.id, chat.THINKING)
+    old_generation = thinking.event["message"]["generation_id"]
+    await rec.wait_text(reply.id, length=len("old0 old1 "))
+    # What a retry elsewhere would leave: a new attempt owns the reply.
+    chat.update_reply(reply.id, generation_id="new-attempt", status=chat.STREAMING, content="New")
+    replaced = await rec.wait_for(
+        lambda e: e["kind"] == "updated" and e["message"]["generation_id"] == "new-attempt"
+    )
+
+    result = await asyncio.wait_for(task, 5)
+    record_ = await fake.wait_for_disconnect_async(timeout=2.0)
+
+    assert result != chat.DONE
+    assert record_.end.tokens_sent < 60  # the old attempt hung up rather than read on
+    stale = [
+        r.event
+        for r in rec.events[rec.index_of(replaced) + 1 :]
+        if r.event["kind"] == "appended" and r.event["generation_id"] == old_generation
+    ]
+    assert stale == []
+    assert rec.updates(reply.id)[-1] is replaced  # no update from the old attempt after it
+    stored = row(reply.id)
+    assert (stored.generation_id, stored.status, stored.content) == (
+        "new-attempt",
+        chat.STREAMING,
+        "New",
+    )
+
+
+@pytest.mark.parametrize("ending", ["stream-ends", "stop"])
+async def test_replaced_attempt_never_overwrites_after_its_last_flush(
+    seed, configure, fake, record, spawn, ending
+):
+    # "Hello" and " world", then a pause, then an empty delta and the finish: the attempt has
+    # flushed everything when it is replaced, so no append can tell it that it was replaced.
+    fake.script(Stream(["Hello", " world", ""], delay=0.4))
+    rec = await record(seed.room.id)
+    reply = assistant.request_reply(seed.room.id, seed.alice.id)
+    task = spawn(generate(reply.id))
+
+    await rec.wait_text(reply.id, length=len("Hello world"))
+    chat.update_reply(reply.id, generation_id="new-attempt", status=chat.STREAMING, content="New")
+    if ending == "stop":
+        chat.request_stop(reply.id)
+    await asyncio.wait_for(task, 5)
+
+    stored = row(reply.id)
+    assert (stored.generation_id, stored.status, stored.content) == (
+        "new-attempt",
+        chat.STREAMING,
+        "New",
+    )
+
+
+# --------------------------------------------------------------------------- 11: coalescing
+
+
+async def test_text_is_coalesced_and_the_first_text_sent_at_once(seed, configure, fake, record):
+    configure(flush_interval=0.05)
+    tokens = [f"t{i} " for i in range(300)]
+    first_delay = 0.2
+    fake.script(Stream(tokens, tokens_per_second=1000, first_delay=first_delay))
+    rec = await record(seed.room.id)
+    reply = assistant.request_reply(seed.room.id, seed.alice.id)
+
+    assert await generate(reply.id) == chat.DONE
+
+    stored = row(reply.id)
+    assert stored.content == "".join(tokens)
+    appended = rec.appended(reply.id)
+    streaming = await rec.wait_status(reply.id, chat.STREAMING)
+    done = await rec.wait_status(reply.id, chat.DONE)
+    duration = done.at - appended[0].at
+    assert 2 <= len(appended) <= duration / 0.05 + 3, (len(appended), duration)
+    # ...and not coarser than the interval: members see the text grow every ~50 ms.
+    times = [a.at for a in appended] + [done.at]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
+    assert max(gaps) < 0.15, gaps
+    assert_appends_are_contiguous(appended, stored.content)
+
+    # The first text is not held back for a flush interval.
+    assert appended[0].at - streaming.at < 0.1
+    [request] = await fake.requests_async()
+    # The server's monotonic clock is the machine's: the first token left the server
+    # `first_delay` plus one token interval after the request arrived.
+    first_token_sent = request.arrived_monotonic + first_delay + 0.001
+    assert appended[0].at - first_token_sent < 0.05
+
+
+async def test_the_first_text_is_not_held_for_the_flush_interval(seed, configure, fake, record):
+    # With a long interval, holding the first text back until the next tick would show.
+    configure(flush_interval=0.5)
+    # The first token leaves 0.3 s after the headers, the next ones 0.3 s apart: the first
+    # tick (0.5 s) falls between tokens, with the stream still open.
+    first_delay = 0.0
+    fake.script(Stream(["First", " then", " more"], delay=0.3, first_delay=first_delay))
+    rec = await record(seed.room.id)
+    reply = assistant.request_reply(seed.room.id, seed.alice.id)
+
+    assert await generate(reply.id) == chat.DONE
+
+    appended = rec.appended(reply.id)
+    streaming = await rec.wait_status(reply.id, chat.STREAMING)
+    [request] = await fake.requests_async()
+    first_token_sent = request.arrived_monotonic + first_delay + 0.3
+    assert appended[0].event["text"] == "First"
+    assert appended[0].at - streaming.at < 0.1
+    assert appended[0].at - first_token_sent < 0.05
+    assert_appends_are_contiguous(appended, "First then more")
+
+
+# --------------------------------------------------------------------------- 12: one per room
+
+
+def _request_for(requests, text):
+    """The request whose prompt contains `text`."""
+    [found] = [r for r in requests if any(text in m["content"] for m in r.messages)]
+    return found
+
+
+async def test_one_generation_per_room(seed, configure, fake, record, spawn):
+    fake.set_default(Stream([f"w{i} " for i in range(8)], delay=0.06))
+    rec = await record(seed.room.id)
+    first = assistant.request_reply(seed.room.id, seed.alice.id)
+    second = assistant.request_reply(seed.room.id, seed.bob.id)
+    elsewhere = assistant.request_reply(seed.other_room.id, seed.bob.id)
+    tasks = [spawn(generate(reply.id)) for reply in (second, first, elsewhere)]
+
+    await rec.wait_text(first.id, length=len("w0 w1 "))
+    assert row(second.id).status == chat.QUEUED
+    assert row(elsewhere.id).status in (chat.THINKING, chat.STREAMING)
+    assert len(await fake.requests_async()) == 2
+
+    results = await asyncio.wait_for(asyncio.gather(*tasks), 10)
+    assert results == [chat.DONE] * 3
+
+    first_done = await rec.wait_status(first.id, chat.DONE)
+    second_updates = rec.updates(second.id)
+    statuses = [u.event["message"]["status"] for u in second_updates]
+    assert statuses == [chat.QUEUED, chat.THINKING, chat.STREAMING, chat.DONE]
+    assert rec.index_of(second_updates[1]) > rec.index_of(first_done)
+    assert all(rec.index_of(a) > rec.index_of(first_done) for a in rec.appended(second.id))
+
+    requests = await fake.requests_async()
+    assert len(requests) == 3
+    # The first reply is not in the second's prompt while it is unfinished, but is once done:
+    # that is how the requests are told apart.
+    [first_request, second_request] = [
+        r for r in requests if r.messages[1]["content"] == "Alice: Hi all"
+    ]
+    other_request = _request_for(requests, "Over in the other room")
+    assert second_request.messages[-1] == {"role": "assistant", "content": row(first.id).content}
+    assert second_request.arrived_monotonic >= first_request.end.monotonic
+    assert other_request.arrived_monotonic < first_request.end.monotonic
+
+
+async def test_stopping_a_queued_reply_sends_nothing(seed, configure, fake, record, spawn):
+    fake.set_default(Stream([f"w{i} " for i in range(10)], delay=0.05))
+    rec = await record(seed.room.id)
+    first = assistant.request_reply(seed.room.id, seed.alice.id)
+    queued = assistant.request_reply(seed.room.id, seed.bob.id)
+    first_task = spawn(generate(first.id))
+    queued_task = spawn(generate(queued.id))
+
+    await rec.wait_text(first.id)
+    await wait_stop_listener(queued.id)
+    chat.request_stop(queued.id)
+
+    assert await asyncio.wait_for(queued_task, 2) == chat.STOPPED
+    assert row(queued.id).status == chat.STOPPED
+    assert row(first.id).status == chat.STREAMING
+    assert await asyncio.wait_for(first_task, 5) == chat.DONE
+    assert [r.status for r in await fake.requests_async()] == [200]
+    assert [u.event["message"]["status"] for u in rec.updates(queued.id)] == [
+        chat.QUEUED,
+        chat.STOPPED,
+    ]
+    assert not rec.appended(queued.id)
+    # A later request in the room is not held up by the stopped one.
+    later = assistant.request_reply(seed.room.id, seed.alice.id)
+    assert await generate(later.id) == chat.DONE
+
+
+async def test_generate_ignores_a_reply_that_is_not_queued(seed, configure, fake):
+    reply = assistant.request_reply(seed.room.id, seed.alice.id)
+    chat.update_reply(reply.id, status=chat.STOPPED)
+    assert await generate(reply.id) == chat.STOPPED
+    assert await generate(reply.id + 1000) == "missing"
+    assert await fake.requests_async() == []
