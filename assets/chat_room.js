@@ -26,7 +26,17 @@ function scrollToBottom(scroller) {
   scroller.scrollTop = scroller.scrollHeight;
 }
 
-function attach({ scrollerId, listId, sentinelId, pillId, composerId, loadOlder, editLast }) {
+function attach({
+  scrollerId,
+  listId,
+  sentinelId,
+  pillId,
+  composerId,
+  loadOlder,
+  editLast,
+  stopReply,
+  announcerId,
+}) {
   const scroller = document.getElementById(scrollerId);
   const list = document.getElementById(listId);
   if (!scroller || !list) return undefined;
@@ -86,6 +96,34 @@ function attach({ scrollerId, listId, sentinelId, pillId, composerId, loadOlder,
 
   const mutations = new MutationObserver(onMutation);
   mutations.observe(list, { childList: true });
+
+  // A reply's start and end are announced once each; its tokens are not (the row is
+  // aria-busy while it is written).
+  const announcer = document.getElementById(announcerId);
+  const writing = new Set(["queued", "thinking", "streaming"]);
+  const endings = { done: "complete", stopped: "stopped", interrupted: "interrupted", error: "failed" };
+  const announce = (text) => {
+    if (announcer) announcer.textContent = text;
+  };
+  const statuses = new MutationObserver((records) => {
+    for (const record of records) {
+      const row = record.target;
+      const before = record.oldValue ?? "";
+      const now = row.dataset.status ?? "";
+      if (now === before) continue;
+      if ((now === "thinking" || now === "streaming") && !["thinking", "streaming"].includes(before)) {
+        announce("The assistant is replying.");
+      } else if (writing.has(before) && endings[now]) {
+        announce(`The assistant's reply is ${endings[now]}.`);
+      }
+    }
+  });
+  statuses.observe(list, {
+    subtree: true,
+    attributes: true,
+    attributeFilter: ["data-status"],
+    attributeOldValue: true,
+  });
   // Rows can grow after they are inserted (markdown, code highlighting, fonts): a reader
   // who was at the bottom stays there.
   const resizes = new ResizeObserver(() => {
@@ -137,15 +175,26 @@ function attach({ scrollerId, listId, sentinelId, pillId, composerId, loadOlder,
   };
   composer?.addEventListener("keydown", onKeyDown);
 
+  // Esc stops the assistant's reply, unless it is closing a dialog.
+  const onEscape = (event) => {
+    if (event.key !== "Escape" || document.querySelector("[role=dialog],[role=alertdialog]")) {
+      return;
+    }
+    send(stopReply);
+  };
+  document.addEventListener("keydown", onEscape);
+
   scrollToBottom(scroller);
   remember();
   return () => {
     mutations.disconnect();
+    statuses.disconnect();
     resizes.disconnect();
     intersections?.disconnect();
     scroller.removeEventListener("scroll", onScroll);
     pill?.removeEventListener("click", onPill);
     composer?.removeEventListener("keydown", onKeyDown);
+    document.removeEventListener("keydown", onEscape);
   };
 }
 

@@ -1,8 +1,10 @@
 // Browser half of LiveView-style streams for Reflex.
 //
 // The server keeps no item list: it sends numbered batches of ops in the state
-// var `stream_batches` and forgets them. This module holds the items, keyed by
-// DOM id, applies each batch exactly once and in order, and hands the items to
+// var `stream_batches` and forgets them. Some of them are channel batches, built
+// once for a whole chat room and numbered per room (`cseq`); a stream applies
+// those of the channel it joined. This module holds the items, keyed by DOM
+// id, applies each batch exactly once and in order, and hands the items to
 // React. The rules are those of docs/stream-wire-format.md; the pure store
 // below must stay in step with stream_chat/streams/client_model.py, which the
 // property tests run side by side with this file.
@@ -31,6 +33,12 @@ const EMPTY_SNAPSHOT = Object.freeze({
 
 const own = (object, key) =>
   Object.hasOwn(object, key) ? object[key] : undefined;
+
+// Ops a channel batch may not carry (skipped there): a batch shared by a whole
+// room must not clear or rebind one tab's stream.
+const CHANNEL_FORBIDDEN_OPS = new Set(["reset", "join"]);
+
+const isCount = (value) => Number.isInteger(value) && value >= 0;
 
 const isResetBatch = (ops) =>
   Array.isArray(ops) &&
@@ -67,6 +75,9 @@ export class StreamStore {
     this.lastSeq = 0;
     this.epoch = null;
     this.awaitingReset = false;
+    // Set by a join op, cleared by a reset: which channel batches apply.
+    this.channel = null;
+    this.channelSeq = 0;
     // dom_id -> item, for O(1) membership; positions are looked up in `items`.
     this._byId = new Map();
     this._snapshot = EMPTY_SNAPSHOT;
@@ -92,6 +103,7 @@ export class StreamStore {
    * @returns {string} APPLIED, DUPLICATE, GAP (ask for a resync) or IGNORED.
    */
   applyBatch(batch) {
+    if (Object.hasOwn(batch, "channel")) return this._applyChannelBatch(batch);
     const seq = batch.seq;
     const epoch = batch.epoch ?? null;
     const ops = batch.ops;
@@ -131,6 +143,32 @@ export class StreamStore {
     return GAP;
   }
 
+  // The cseq rules of a channel batch; `lastSeq` and `epoch` are left alone.
+  _applyChannelBatch(batch) {
+    const cseq = batch.cseq;
+    if (this.channel === null || batch.channel !== this.channel || !isCount(cseq)) {
+      // Another room's broadcast (or none joined yet): not for this stream.
+      return IGNORED;
+    }
+    if (cseq <= this.channelSeq) return DUPLICATE;
+    if (this.awaitingReset) return IGNORED;
+    if (cseq !== this.channelSeq + 1) {
+      this.awaitingReset = true;
+      return GAP;
+    }
+    try {
+      this._applyOps(batch.ops, true);
+    } catch (error) {
+      console.error("streams: could not apply channel batch", batch, error);
+      this.awaitingReset = true;
+      this._publish();
+      return GAP;
+    }
+    this.channelSeq = cseq;
+    this._publish();
+    return APPLIED;
+  }
+
   /**
    * Apply ops in order, ignoring the seq rules.
    * @returns {boolean} whether the items changed.
@@ -145,7 +183,8 @@ export class StreamStore {
     return this.items !== before;
   }
 
-  _applyOps(ops) {
+  // With `fromChannel` (the ops of a channel batch) reset and join are skipped.
+  _applyOps(ops, fromChannel = false) {
     const byId = this._byId;
     const before = this.items;
     let list = before;
@@ -163,8 +202,11 @@ export class StreamStore {
     };
     try {
       for (const op of ops) {
+        if (fromChannel && CHANNEL_FORBIDDEN_OPS.has(op[0])) continue;
         switch (op[0]) {
           case "reset":
+            this.channel = null;
+            this.channelSeq = 0;
             if (list.length > 0) {
               for (const [domId, item] of byId) retired.set(domId, item);
               list = [];
@@ -184,7 +226,14 @@ export class StreamStore {
             }
             break;
           case "append":
-            appendText(writable, byId, op[1], op[2], op[3]);
+            appendText(writable, byId, op[1], op[2], op[3], op[4]);
+            break;
+          case "join":
+            // A malformed join is skipped like an unknown op.
+            if (typeof op[1] === "string" && isCount(op[2])) {
+              this.channel = op[1];
+              this.channelSeq = op[2];
+            }
             break;
           default:
           // Unknown ops are skipped so an older client survives a newer server.
@@ -261,7 +310,29 @@ function applyLimit(list, byId, limit) {
   return limit < 0 ? excess : 0;
 }
 
-function appendText(writable, byId, domId, field, text) {
+const HIGH_SURROGATE = /[\uD800-\uDBFF]/;
+
+// UTF-16 index just after the first `count` code points of `text`, or -1 when
+// it has fewer. Offsets on the wire count code points (Python's `len`), as
+// `Array.from(text)` does: a surrogate pair is one, a lone surrogate is one.
+function codePointIndex(text, count) {
+  // Without surrogates code points and UTF-16 units coincide.
+  if (!HIGH_SURROGATE.test(text)) return count <= text.length ? count : -1;
+  let index = 0;
+  for (let n = 0; n < count; n++) {
+    if (index >= text.length) return -1;
+    const unit = text.charCodeAt(index);
+    const next = text.charCodeAt(index + 1); // NaN past the end
+    const pair = unit >= 0xd800 && unit <= 0xdbff && next >= 0xdc00 && next <= 0xdfff;
+    index += pair ? 2 : 1;
+  }
+  return index;
+}
+
+// `offset` absent (or null): `item[field] += text`. Otherwise
+// `item[field] = current[:offset] + text` in code points, and nothing when the
+// text held is shorter than `offset` (an append that arrived out of order).
+function appendText(writable, byId, domId, field, text, offset) {
   const item = byId.get(domId);
   // Empty text changes nothing, not even a missing field (the recorder drops
   // such appends, so the client must agree).
@@ -272,7 +343,19 @@ function appendText(writable, byId, domId, field, text) {
   if (current === undefined || current === null) current = "";
   // Concatenating onto a number would differ between Python and JS.
   else if (typeof current !== "string") return;
-  const next = { ...item, [field]: current + text };
+  let value;
+  if (offset === undefined || offset === null) {
+    value = current + text;
+  } else {
+    if (!isCount(offset)) return;
+    const cut = codePointIndex(current, offset);
+    if (cut === -1) return;
+    value = current.slice(0, cut) + text;
+  }
+  // Rewriting a field with what it holds (a re-delivered offset append)
+  // keeps the item object.
+  if (value === current) return;
+  const next = { ...item, [field]: value };
   const l = writable();
   l[indexOfDomId(l, domId)] = next;
   byId.set(domId, next);

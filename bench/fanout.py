@@ -65,7 +65,6 @@ from stream_chat.streams import BatchOutcome, ClientStream  # noqa: E402
 from tests.support.databases import fresh_postgres_database  # noqa: E402
 from tests.support.reflex_client import (  # noqa: E402
     STREAM_BATCHES,
-    Frontend,
     ReflexClient,
     connect_many,
     handler_name,
@@ -496,9 +495,11 @@ async def run_config(
 # One mode: one server, a growing pool of tabs
 
 
-async def open_tabs(base_url: str, jars: list[dict[str, str]], first: int, count: int) -> list[Tab]:
+async def open_tabs(
+    server: AppServer, jars: list[dict[str, str]], first: int, count: int
+) -> list[Tab]:
     """`count` more tabs on the room (cookies in turn from user `first`), each with its history."""
-    frontend = Frontend.load()
+    base_url, frontend = server.base_url, server.frontend()
     cookies = [jars[(first + n) % len(jars)] for n in range(count)]
     clients = await connect_many(
         base_url,
@@ -560,10 +561,10 @@ async def run_mode(
         return config
 
     try:
-        senders = await open_tabs(server.base_url, jars, 0, 1)
+        senders = await open_tabs(server, jars, 0, 1)
         for k in plan.ks:
             if len(tabs) < k:
-                tabs += await open_tabs(server.base_url, jars, len(tabs), k - len(tabs))
+                tabs += await open_tabs(server, jars, len(tabs), k - len(tabs))
             result.configs.append(await step(str(k), k, plan.count, plan.rate))
 
         k = min(plan.ramp_k, len(tabs))

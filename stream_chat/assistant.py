@@ -93,6 +93,15 @@ class AssistantConfig:
         )
 
     def client(self) -> openai.AsyncOpenAI:
+        """One client per configuration and event loop: building one costs ~30 ms (TLS
+        context, connection pool), which would otherwise delay every reply's first token."""
+        key = (self, asyncio.get_running_loop())
+        client = _clients.get(key)
+        if client is None:
+            client = _clients[key] = self._new_client()
+        return client
+
+    def _new_client(self) -> openai.AsyncOpenAI:
         return openai.AsyncOpenAI(
             # Local servers (Ollama, vLLM) accept any key, but the client wants one.
             api_key=self.api_key or "not-needed",
@@ -112,6 +121,7 @@ class AssistantConfig:
 
 
 _config: AssistantConfig | None = None
+_clients: dict[tuple[AssistantConfig, asyncio.AbstractEventLoop], openai.AsyncOpenAI] = {}
 
 
 def config() -> AssistantConfig:
@@ -207,6 +217,8 @@ def _estimate_tokens(text: str) -> int:
 async def generate(reply_id: int, settings: AssistantConfig | None = None) -> str:
     """Waits for the room's turn, streams the reply, and returns its final status."""
     settings = settings or config()
+    # Let the room see the queued reply before the synchronous work below runs.
+    await asyncio.sleep(0)
     reply = chat.get_message(reply_id)
     if reply is None or reply.status != chat.QUEUED:
         return reply.status if reply and reply.status else "missing"
@@ -355,30 +367,26 @@ def _message(error: openai.APIError) -> str:
 
 async def _consume(attempt: _Attempt, settings: AssistantConfig, room_id: int) -> None:
     messages = build_prompt(room_id, settings)
-    client = settings.client()
-    try:
-        stream = await client.chat.completions.create(
-            model=settings.model,
-            messages=messages,  # type: ignore[arg-type]
-            stream=True,
-            stream_options={"include_usage": True},
-        )
-        attempt.started = True
-        async with stream, _flushing(attempt, settings.flush_interval) as note_text:
-            async for chunk in stream:
-                if attempt.superseded:
-                    break
-                if chunk.usage is not None:
-                    attempt.prompt_tokens = chunk.usage.prompt_tokens
-                    attempt.completion_tokens = chunk.usage.completion_tokens
-                # The usage chunk has no choices (and some servers send null).
-                for choice in chunk.choices or ():
-                    if choice.delta and choice.delta.content:
-                        note_text(choice.delta.content)
-                    if choice.finish_reason:
-                        attempt.finish_reason = choice.finish_reason
-    finally:
-        await client.close()
+    stream = await settings.client().chat.completions.create(
+        model=settings.model,
+        messages=messages,  # type: ignore[arg-type]
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    attempt.started = True
+    async with stream, _flushing(attempt, settings.flush_interval) as note_text:
+        async for chunk in stream:
+            if attempt.superseded:
+                break
+            if chunk.usage is not None:
+                attempt.prompt_tokens = chunk.usage.prompt_tokens
+                attempt.completion_tokens = chunk.usage.completion_tokens
+            # The usage chunk has no choices (and some servers send null).
+            for choice in chunk.choices or ():
+                if choice.delta and choice.delta.content:
+                    note_text(choice.delta.content)
+                if choice.finish_reason:
+                    attempt.finish_reason = choice.finish_reason
 
 
 @contextlib.asynccontextmanager

@@ -18,6 +18,7 @@ LIST_ID = "message-list"
 SENTINEL_ID = "history-sentinel"
 PILL_ID = "new-messages-pill"
 COMPOSER_ID = "composer"
+ANNOUNCER_ID = "assistant-announcement"
 
 
 def _chat_room_behaviour() -> Var:
@@ -31,6 +32,7 @@ def _chat_room_behaviour() -> Var:
         "loadOlder": format_event_handler(MessagesState.load_older),  # type: ignore[arg-type]
         "editLast": format_event_handler(MessagesState.edit_last_message),  # type: ignore[arg-type]
         "stopReply": format_event_handler(MessagesState.stop_current_reply),  # type: ignore[arg-type]
+        "announcerId": ANNOUNCER_ID,
     }
     options_js = ", ".join(f"{key}: {value!r}" for key, value in options.items())
     return Var(
@@ -405,12 +407,12 @@ def delete_dialog() -> rx.Component:
 
 
 def assistant_announcements() -> rx.Component:
-    """A visually hidden live region: the start and the end of each reply, said once."""
+    """A visually hidden live region: the start and the end of each reply, said once.
+    `chat_room.js` writes it when a row's `data-status` changes."""
     return rx.box(
-        MessagesState.assistant_announcement,
         role="status",
         aria_live="polite",
-        id="assistant-announcement",
+        id=ANNOUNCER_ID,
         style=VISUALLY_HIDDEN,
     )
 

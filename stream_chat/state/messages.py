@@ -13,24 +13,21 @@ import reflex as rx
 
 from stream_chat import assistant, chat
 from stream_chat.models import Message
+from stream_chat.state.room_feed import (
+    MESSAGES,
+    MESSAGES_SPEC,
+    channel_name,
+    joined,
+    presented,
+    room_feeds,
+)
 from stream_chat.state.rooms import RoomsState
 from stream_chat.streams import StreamSpec
 from stream_chat.streams.binding import StreamsState
 
-MESSAGES = "messages"
-
-
-def _presented(row: chat.MessageRow) -> dict:
-    """The row as the page shows it: with the assistant's usage note."""
-    return {**row, "usage": assistant.usage_note(row["prompt_tokens"], row["completion_tokens"])}
-
-
-def _said(status: str) -> str:
-    return {chat.DONE: "complete", chat.STOPPED: "stopped"}.get(status, status)
-
 
 class MessagesState(StreamsState, RoomsState):
-    stream_specs: ClassVar[tuple[StreamSpec, ...]] = (StreamSpec(MESSAGES),)
+    stream_specs: ClassVar[tuple[StreamSpec, ...]] = (MESSAGES_SPEC,)
 
     oldest_id: int | None = None
     at_start: bool = False
@@ -40,12 +37,6 @@ class MessagesState(StreamsState, RoomsState):
     edit_error: str = ""
     deleting_id: int | None = None
     assistant_available: bool = assistant.config().available
-    # Said once by a screen reader when a reply starts and when it ends (not per token).
-    assistant_announcement: str = ""
-    # The replies being written right now: reply id -> [generation id, characters shown].
-    # Text from any other generation is stale and dropped; the count tells which part of
-    # an appended chunk this tab already has (it may have read some from the database).
-    _replies: dict[int, list] = {}
     # Set by every new follower to an id of its own: an older one (a previous room, a
     # dropped socket, a previous login) that wakes up later sees it is stale and stops.
     _follower: str = ""
@@ -74,9 +65,7 @@ class MessagesState(StreamsState, RoomsState):
         """Shows a page read with one message too many: the extra one only says whether
         older messages exist, so the start of the room is known without another request."""
         has_older = len(messages) > chat.PAGE_SIZE
-        rows = [_presented(chat.message_row(m)) for m in messages[-chat.PAGE_SIZE :]]
-        for row in rows:
-            self._track_reply(row)
+        rows = [presented(chat.message_row(m)) for m in messages[-chat.PAGE_SIZE :]]
         if at_top:
             self.stream(MESSAGES, rows, at=0)
         else:
@@ -85,12 +74,41 @@ class MessagesState(StreamsState, RoomsState):
             self.oldest_id = rows[0]["id"]
         self.at_start = not has_older
 
-    def restream(self, name: str) -> None:
-        room_id = self.current_room_id if self.logged_in else None
+    def _show_latest(self, room_id: int | None) -> int:
+        """The room's last page with `reset=True`, bound to the room's channel from the
+        returned sequence number on. The number is read before the history, so whatever the
+        history misses comes after it (and whatever it has twice is applied idempotently)."""
         self.oldest_id = None
-        self._replies = {}
-        page = chat.last_messages(room_id, chat.PAGE_SIZE + 1) if room_id else []
-        self._show_page(page, at_top=False)
+        if room_id is None or not self.logged_in:
+            self.stream(MESSAGES, [], reset=True)
+            return 0
+        baseline = chat.current_seq(room_id)
+        self._show_page(chat.last_messages(room_id, chat.PAGE_SIZE + 1), at_top=False)
+        self.stream_join(MESSAGES, channel_name(room_id), baseline)
+        return baseline
+
+    def restream(self, name: str) -> rx.event.EventSpec | None:
+        """After a gap: this tab stops receiving the room's batches, gets the latest page,
+        then receives again from the page's sequence number on (once the page is out)."""
+        room_id = self.current_room_id
+        feed = room_feeds.get(room_id) if room_id is not None else None
+        if feed is not None:
+            feed.pause(self.router.session.session_id)
+        baseline = self._show_latest(room_id)
+        if feed is None:
+            return None
+        return MessagesState.resume_feed(room_id, baseline)
+
+    @rx.event
+    def resume_feed(self, room_id: int, baseline: int) -> None:
+        """After a resync's history went out: batches again, if this tab still follows
+        that room (a room switch or a newer follower may have come in between)."""
+        feed = room_feeds.get(room_id)
+        sid = self.router.session.session_id
+        if feed is None or not self.logged_in or room_id != self.current_room_id:
+            return
+        if feed.is_member(sid, self._follower):
+            feed.activate(sid, self._follower, baseline)
 
     @rx.event
     def load_older(self) -> None:
@@ -105,76 +123,27 @@ class MessagesState(StreamsState, RoomsState):
 
     @rx.event(background=True)
     async def follow_room(self) -> None:
-        """on_load: subscribe, then stream the history, then apply every change live.
+        """on_load: joins the room's feed, sends the history, then lets the feed deliver.
 
-        Subscribing before reading the history means nothing published in between is
-        missed; anything read twice is an insert of a present id, which updates in place.
-        Reflex cancels this task when the tab leaves the page, which ends the subscription.
+        Joining before reading the history means nothing published in between is missed.
+        From then on this tab costs the worker one websocket write per change, not a state
+        update. Reflex cancels this task when the tab leaves the page, which leaves the feed.
         """
         async with self:
             if not self.logged_in or self.current_room_id is None:
                 return
             room_id = self.current_room_id
             me = self._follower = secrets.token_hex(6)
-        async with chat.subscribe(room_id) as events:
+            sid = self.router.session.session_id
+            state_name = self.get_full_name()
+        async with joined(room_id, state_name, sid, me) as (feed, superseded):
             async with self:
                 if self._follower != me:
                     return
-                self.restream(MESSAGES)
-            while True:
-                first = await events.next()
-                async with self:
-                    stale = self._follower != me or self.current_room_id != room_id
-                    if stale or not self.logged_in:
-                        return
-                    for event in [first, *events.drain()]:
-                        self._apply(event)
-
-    def _apply(self, event: dict) -> None:
-        kind = event["kind"]
-        if kind == "resync":
-            self.restream(MESSAGES)
-        elif kind == "appended":
-            self._append_reply_text(event)
-        elif kind == "created":
-            self._track_reply(event["message"])
-            self.stream_insert(MESSAGES, _presented(event["message"]))
-        elif kind == "updated":
-            self._track_reply(event["message"])
-            self.stream_insert(MESSAGES, _presented(event["message"]), update_only=True)
-        elif kind == "deleted":
-            self.stream_delete(MESSAGES, event["message"])
-
-    def _track_reply(self, row: chat.MessageRow) -> None:
-        generating = row["status"] in (chat.THINKING, chat.STREAMING)
-        was_generating = row["id"] in self._replies
-        if generating:
-            self._replies[row["id"]] = [row["generation_id"], len(row["content"])]
-            if not was_generating:
-                self.assistant_announcement = "The assistant is replying."
-        elif was_generating:
-            del self._replies[row["id"]]
-            self.assistant_announcement = f"The assistant's reply is {_said(row['status'])}."
-        self._replies = self._replies
-
-    def _append_reply_text(self, event: dict) -> None:
-        tracked = self._replies.get(event["message_id"])
-        if tracked is None or tracked[0] != event["generation_id"]:
-            return  # a stopped or replaced generation's late text
-        shown, offset, text = tracked[1], event["offset"], event["text"]
-        if offset > shown:
-            # A gap (this tab missed some text): take the whole reply from the database.
-            message = chat.get_message(event["message_id"])
-            if message is not None:
-                row = chat.message_row(message)
-                self.stream_insert(MESSAGES, _presented(row), update_only=True)
-                tracked[1] = len(row["content"])
-        elif offset + len(text) > shown:
-            self.stream_append(
-                MESSAGES, f"{MESSAGES}-{event['message_id']}", "content", text[shown - offset :]
-            )
-            tracked[1] = offset + len(text)
-        self._replies = self._replies
+                baseline = self._show_latest(room_id)
+            # The history has gone out with the block above: now the room's batches.
+            feed.activate(sid, me, baseline)
+            await superseded.wait()
 
     # Compose, edit, delete
 

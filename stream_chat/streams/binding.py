@@ -90,24 +90,39 @@ class StreamsState(rx.State, mixin=True):
         self._persist_recorder()
 
     def stream_append(
-        self, name: str, target: str | Mapping[str, Any], field: str, text: str
+        self,
+        name: str,
+        target: str | Mapping[str, Any],
+        field: str,
+        text: str,
+        *,
+        offset: int | None = None,
     ) -> None:
-        """Appends `text` to one field of one item: bytes per token stay constant."""
-        self._recorded().append_text(self._spec(name), target, field, text)
+        """Appends `text` to one field of one item: bytes per token stay constant. With an
+        `offset` the text replaces the field from there on, so a repeat is harmless."""
+        self._recorded().append_text(self._spec(name), target, field, text, offset=offset)
         self._persist_recorder()
 
-    def restream(self, name: str) -> None:
+    def stream_join(self, name: str, channel: str, cseq: int) -> None:
+        """Binds the browser's stream to a channel: it applies the channel's batches from
+        number `cseq + 1` on (they are sent to many tabs at once, outside this state)."""
+        self._recorded().join(self._spec(name), channel, cseq)
+        self._persist_recorder()
+
+    def restream(self, name: str) -> Any:
         """Re-sends the stream from the source of truth with `reset=True`.
 
         Called when the browser saw a gap in the batch sequence (a lost delta, a
-        reconnect). States override it for each stream they declare.
+        reconnect). States override it for each stream they declare; what it returns is
+        returned by the event (follow-up events).
         """
         raise NotImplementedError(f"{type(self).__name__} must implement restream({name!r})")
 
     @rx.event
-    def resync_stream(self, name: str) -> None:
+    def resync_stream(self, name: str) -> Any:
         if any(spec.name == name for spec in self.stream_specs):
-            self.restream(name)
+            return self.restream(name)
+        return None
 
     # Reflex refuses state methods that shadow its own unless marked like its own overrides
     # (reflex 0.10.1 has no public marker; the version is pinned).

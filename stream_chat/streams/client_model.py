@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from typing import Any
 
-from .core import OP_APPEND, OP_DELETE, OP_INSERT, OP_RESET
+from .core import CHANNEL_FORBIDDEN_OPS, OP_APPEND, OP_DELETE, OP_INSERT, OP_JOIN, OP_RESET
 
 __all__ = ["BatchOutcome", "ClientStream", "ClientStreams"]
 
@@ -23,12 +23,18 @@ class BatchOutcome(StrEnum):
     DUPLICATE = "duplicate"
     # A gap was found: the client asks the server for a resync, once.
     GAP = "gap"
-    # Already waiting for a reset after a gap: non-reset batches are dropped.
+    # Already waiting for a reset after a gap: non-reset batches are dropped;
+    # also a channel batch of a channel this stream has not joined.
     IGNORED = "ignored"
 
 
 def _is_reset_batch(ops: Sequence[Any]) -> bool:
     return len(ops) > 0 and len(ops[0]) > 0 and ops[0][0] == OP_RESET
+
+
+def _is_count(value: object) -> bool:
+    """A non-negative int as JSON carries it (``bool`` is not one)."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 class ClientStream:
@@ -41,6 +47,9 @@ class ClientStream:
         self.last_seq: int = 0
         self.epoch: str | None = None
         self.awaiting_reset: bool = False
+        # Set by a join op, cleared by a reset: which channel batches apply.
+        self.channel: str | None = None
+        self.channel_seq: int = 0
 
     # -- reading ------------------------------------------------------------------
 
@@ -68,6 +77,8 @@ class ClientStream:
 
     def apply_batch(self, batch: Mapping[str, Any]) -> BatchOutcome:
         """Apply ``batch`` if the seq rules accept it; say what happened."""
+        if "channel" in batch:
+            return self._apply_channel_batch(batch)
         seq = batch["seq"]
         epoch = batch.get("epoch")
         ops = batch["ops"]
@@ -94,19 +105,51 @@ class ClientStream:
         self.awaiting_reset = True
         return BatchOutcome.GAP
 
-    def apply_ops(self, ops: Sequence[Sequence[Any]]) -> None:
-        """Apply ops in order, ignoring the seq rules."""
+    def _apply_channel_batch(self, batch: Mapping[str, Any]) -> BatchOutcome:
+        """The cseq rules of a channel batch; ``seq``, ``epoch`` are left alone."""
+        cseq = batch.get("cseq")
+        if self.channel is None or batch["channel"] != self.channel or not _is_count(cseq):
+            # Another room's broadcast (or none joined yet): not for this stream.
+            return BatchOutcome.IGNORED
+        if cseq <= self.channel_seq:
+            return BatchOutcome.DUPLICATE
+        if self.awaiting_reset:
+            return BatchOutcome.IGNORED
+        if cseq != self.channel_seq + 1:
+            self.awaiting_reset = True
+            return BatchOutcome.GAP
+        self.apply_ops(batch["ops"], from_channel=True)
+        self.channel_seq = cseq
+        return BatchOutcome.APPLIED
+
+    def apply_ops(self, ops: Sequence[Sequence[Any]], *, from_channel: bool = False) -> None:
+        """Apply ops in order, ignoring the seq rules.
+
+        With ``from_channel`` (the ops of a channel batch) reset and join ops are
+        skipped: a batch shared by a whole room cannot clear or rebind a tab.
+        """
         for op in ops:
             kind = op[0]
+            if from_channel and kind in CHANNEL_FORBIDDEN_OPS:
+                continue
             if kind == OP_RESET:
                 self._order.clear()
                 self._items.clear()
+                self.channel = None
+                self.channel_seq = 0
             elif kind == OP_INSERT:
                 self._insert(op[1], op[2], op[3], op[4])
             elif kind == OP_DELETE:
                 self._delete(op[1])
             elif kind == OP_APPEND:
-                self._append(op[1], op[2], op[3])
+                if len(op) > 4 and op[4] is not None:
+                    self._append_at(op[1], op[2], op[3], op[4])
+                else:
+                    self._append(op[1], op[2], op[3])
+            elif kind == OP_JOIN and isinstance(op[1], str) and _is_count(op[2]):
+                # (A malformed join is skipped like an unknown op.)
+                self.channel = op[1]
+                self.channel_seq = op[2]
             # Unknown ops are skipped so an older client survives a newer server.
 
     # -- ops ----------------------------------------------------------------------
@@ -162,19 +205,34 @@ class ClientStream:
             self._order.remove(dom_id)
 
     def _append(self, dom_id: str, field: str, text: str) -> None:
+        current = self._appendable(dom_id, field, text)
+        if current is not None:
+            self._items[dom_id] = {**self._items[dom_id], field: current + text}
+
+    def _append_at(self, dom_id: str, field: str, text: str, offset: Any) -> None:
+        """``item[field] = current[:offset] + text``; offsets count code points."""
+        current = self._appendable(dom_id, field, text)
+        # A bad offset, or text this client does not have yet: do nothing
+        # rather than write the new text at the wrong place.
+        if current is None or not _is_count(offset) or offset > len(current):
+            return
+        self._items[dom_id] = {**self._items[dom_id], field: current[:offset] + text}
+
+    def _appendable(self, dom_id: str, field: str, text: str) -> str | None:
+        """The field's current text if an append may change it, else ``None``."""
         item = self._items.get(dom_id)
         # Empty text changes nothing, not even a missing field (the recorder
         # drops such appends, so the client must agree). ``dom_id`` is the
         # client's own key field; the server never appends to it.
         if item is None or not text or field == "dom_id":
-            return
+            return None
         current = item.get(field)
         if current is None:
-            current = ""
-        elif not isinstance(current, str):
+            return ""
+        if not isinstance(current, str):
             # Concatenating onto a number would differ between Python and JS.
-            return
-        self._items[dom_id] = {**item, field: current + text}
+            return None
+        return current
 
 
 class ClientStreams:

@@ -4,6 +4,10 @@ The browser owns the items of a stream; the server only records the operations
 that are still to be sent, numbers them into batches, and forgets them once a
 batch has been taken for a delta. The wire format is specified in
 ``docs/stream-wire-format.md``; ``client_model.py`` is the reference client.
+
+Besides the per-client batches, the server can build *channel batches* with
+``channel_batch``: one batch per chat room, encoded once and sent to every tab
+whose stream joined that channel (``StreamRecorder.join``).
 """
 
 from __future__ import annotations
@@ -15,11 +19,13 @@ from typing import Any, Final, TypedDict
 
 __all__ = [
     "Batch",
+    "ChannelBatch",
     "DomIdFn",
     "Entry",
     "Op",
     "StreamRecorder",
     "StreamSpec",
+    "channel_batch",
     "validate_at",
     "validate_limit",
 ]
@@ -35,6 +41,10 @@ OP_RESET: Final = "reset"
 OP_INSERT: Final = "insert"
 OP_DELETE: Final = "delete"
 OP_APPEND: Final = "append"
+OP_JOIN: Final = "join"
+# Ops a channel batch may not carry: they rebind or clear one tab's stream,
+# which a batch shared by every tab of a room must never do.
+CHANNEL_FORBIDDEN_OPS: Final = frozenset({OP_RESET, OP_JOIN})
 
 
 class Batch(TypedDict):
@@ -42,6 +52,14 @@ class Batch(TypedDict):
 
     seq: int
     epoch: str
+    ops: list[Op]
+
+
+class ChannelBatch(TypedDict):
+    """A batch built once for a channel (a room) and sent to every tab in it."""
+
+    channel: str
+    cseq: int
     ops: list[Op]
 
 
@@ -65,6 +83,52 @@ def validate_limit(limit: object) -> int | None:
     if not isinstance(limit, int) or isinstance(limit, bool):
         raise TypeError(f"stream `limit` must be an int or None, got {limit!r}")
     return limit
+
+
+def _validate_count(value: object, what: str, minimum: int) -> int:
+    """Return ``value`` if it is an int (not a bool) ``>= minimum``, else raise."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"stream `{what}` must be an int, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"stream `{what}` must be >= {minimum}, got {value}")
+    return value
+
+
+def _validate_channel(channel: object) -> str:
+    if not isinstance(channel, str):
+        raise TypeError(f"a stream channel must be a string, got {channel!r}")
+    if not channel:
+        raise ValueError("a stream channel must be a non-empty string")
+    return channel
+
+
+def channel_batch(channel: str, cseq: int, ops: Iterable[Op]) -> ChannelBatch:
+    """The channel batch number ``cseq`` of ``channel``, carrying ``ops``.
+
+    ``ops`` are recorded with the ordinary recorder API, usually on a throwaway
+    recorder (``StreamRecorder.take_ops``). ``cseq`` starts at 1 and grows by
+    one per batch of the channel; a tab whose stream joined the channel at
+    ``cseq == n`` applies batch ``n + 1`` next. An empty ``ops`` is allowed:
+    it still moves every tab's ``cseq`` on by one.
+
+    A reset or join cannot travel in a channel batch (``ValueError``): clients
+    skip them there, and a server that meant them would silently diverge.
+    """
+    channel = _validate_channel(channel)
+    cseq = _validate_count(cseq, "cseq", 1)
+    checked: list[Op] = []
+    for op in ops:
+        if not isinstance(op, list) or not op or not isinstance(op[0], str):
+            raise TypeError(
+                f"channel {channel!r}: an op must be a list naming its kind, got {op!r}"
+            )
+        if op[0] in CHANNEL_FORBIDDEN_OPS:
+            raise ValueError(
+                f"channel {channel!r}: a channel batch cannot carry a {op[0]!r} op "
+                "(send it in the tab's own batch)"
+            )
+        checked.append(op)
+    return {"channel": channel, "cseq": cseq, "ops": checked}
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,31 +264,73 @@ class StreamRecorder:
         target: str | Mapping[str, Any],
         field: str,
         text: str,
+        *,
+        offset: int | None = None,
     ) -> None:
         """Append ``text`` to ``item[field]`` in the browser, for token-by-token replies.
 
         ``target`` is a DOM id or an item. Appends to the same item and field
         that follow each other within one batch are merged, so a flush carries
         one op per growing field however many tokens arrived.
+
+        With ``offset`` (in code points, Python's ``len``) the client sets
+        ``item[field] = item[field][:offset] + text`` instead, and does nothing
+        when its text is shorter than ``offset``: delivering the same append
+        twice gives the same text, which channel batches rely on. An offset
+        append merges only with the previous offset append to the same item and
+        field, and only when it continues it exactly.
         """
         dom_id = target if isinstance(target, str) else spec.dom_id_of(target)
         _require_str(field, "field", spec.name)
         _require_str(text, "text", spec.name)
+        if offset is not None:
+            offset = _validate_count(offset, "offset", 0)
         if field == "dom_id":
             # The client sets that field itself; growing it would desync the key.
             raise ValueError(f"stream {spec.name!r}: cannot append to the 'dom_id' field")
         if not text:
+            # Clients ignore empty text too, with or without an offset (an
+            # offset append of "" would otherwise be a truncation).
             return
         ops = self._ops(spec.name)
         # Appends to different (dom_id, field) pairs commute, so the trailing run
         # of appends can absorb this one even when two replies are interleaved.
+        # Only the latest append to the same pair may absorb it.
         for op in reversed(ops):
             if op[0] != OP_APPEND:
                 break
-            if op[1] == dom_id and op[2] == field:
+            if op[1] != dom_id or op[2] != field:
+                continue
+            previous_offset = op[4] if len(op) > 4 else None
+            if offset is None and previous_offset is None:
                 op[3] += text
                 return
-        ops.append([OP_APPEND, dom_id, field, text])
+            if (
+                offset is not None
+                and previous_offset is not None
+                and offset == previous_offset + len(op[3])
+            ):
+                # Applying both is "cut at previous_offset, write op[3], then
+                # write text right after it", which is one write of both.
+                op[3] += text
+                return
+            break
+        if offset is None:
+            ops.append([OP_APPEND, dom_id, field, text])
+        else:
+            ops.append([OP_APPEND, dom_id, field, text, offset])
+
+    def join(self, spec: StreamSpec, channel: str, cseq: int) -> None:
+        """Bind the client's stream to ``channel``, whose last batch it has is ``cseq``.
+
+        The client then applies channel batches of ``channel`` from ``cseq + 1``
+        on. Record it after ``stream(..., reset=True)`` with the snapshot that
+        reflects channel batches up to ``cseq``; a later reset of the stream
+        unbinds it again.
+        """
+        channel = _validate_channel(channel)
+        cseq = _validate_count(cseq, "cseq", 0)
+        self._ops(spec.name).append([OP_JOIN, channel, cseq])
 
     # -- sending ----------------------------------------------------------------
 
@@ -235,6 +341,17 @@ class StreamRecorder:
     def pending_ops(self, name: str) -> list[Op]:
         """A copy of the ops pending for stream ``name`` (for inspection and tests)."""
         return [list(op) for op in self._pending.get(name, [])]
+
+    def take_ops(self, name: str) -> list[Op]:
+        """Return and forget the ops pending for stream ``name``; no seq is consumed.
+
+        For building a channel batch on a throwaway recorder::
+
+            scratch = StreamRecorder()
+            scratch.insert(spec, message)
+            batch = channel_batch(room, cseq, scratch.take_ops(spec.name))
+        """
+        return self._pending.pop(name, [])
 
     def last_seq(self, name: str) -> int:
         """The seq of the last batch taken for stream ``name`` (0 if none)."""

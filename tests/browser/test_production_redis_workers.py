@@ -63,7 +63,7 @@ async def clients_on_several_workers(server: AppServer, jars: list[dict[str, str
     clients: list[ReflexClient] = []
     pids: dict[ReflexClient, int] = {}
     for n in range(MAX_CLIENTS):
-        client = ReflexClient()
+        client = ReflexClient(frontend=server.frontend())
         await client.connect(server.base_url, "/_stream_lab", jars[n % len(jars)])
         await client.wait_for(lambda c: c.state_value(LAB_STATE, "worker_pid", 0) > 0, 15)
         clients.append(client)
@@ -152,7 +152,7 @@ def test_without_a_model_configured_the_assistant_is_unavailable_and_nothing_fai
     jars = session_cookies(redis_app.database_url)
 
     async def scenario() -> None:
-        async with ReflexClient() as client:
+        async with ReflexClient(frontend=redis_app.frontend()) as client:
             await client.connect(redis_app.base_url, ROOM_PATH, jars[0])
             await client.wait_for(
                 lambda c: len(c.stream_batches(MESSAGES_STATE, "messages")) > 0, 20

@@ -15,6 +15,8 @@ const describe = (store) => ({
   last_seq: store.lastSeq,
   epoch: store.epoch,
   awaiting_reset: store.awaitingReset,
+  channel: store.channel,
+  channel_seq: store.channelSeq,
 });
 
 // A fake of the store Reflex 0.10.1 generates (createStateStore): substate

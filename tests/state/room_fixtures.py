@@ -16,10 +16,23 @@ A `Tab` speaks the frontend's protocol (see `tests/support/reflex_client.py`):
   follower included) when it is enqueued, as in the running app.
 * `send(handler, **payload)` is any other event, with the tab's current router data.
 
+Each tab has a socket id of its own (`Tab.sid`), sent as `router_data["sid"]`: what Reflex
+turns into `self.router.session.session_id` (`SessionData.from_router_data`), and what the
+real server sets from the tab's socket.
+
+Live room messages do not go through the tabs' states: one `RoomFeed` per room
+(`stream_chat/state/room_feed.py`) emits one `StateUpdate` per change to a socket.io room.
+`FakeSocketServer` replaces the app's socket server for the feeds (`_socket_server` is
+monkeypatched): it keeps real room membership (`enter_room`, `leave_room`, a disconnect
+leaves every room, a socket id is its own room) and hands each emitted update to the
+tab(s) it addresses exactly like a state delta, so a tab's `deltas` interleave its state
+deltas and the room's broadcasts in arrival order.
+
 Every call waits until the whole app is quiet: no event queued or running except follower
-tasks, and every follower parked on an empty subscription queue. A follower emits its delta
-when its `async with self` block exits, before it parks again, so once quiet every delta
-caused so far has been recorded, including those of other tabs' followers.
+tasks, every follower parked (its history sent, waiting to be cancelled), and every feed
+parked on an empty subscription queue. Everything runs on one event loop and the fake
+server delivers synchronously, so once quiet every delta and broadcast caused so far has
+been recorded.
 """
 
 from __future__ import annotations
@@ -27,6 +40,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import logging
 import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator, Mapping
@@ -36,6 +50,8 @@ from typing import Any
 
 import pytest
 from alembic.config import Config
+from reflex import constants
+from reflex.config import get_config
 from reflex.event import Event
 from reflex.istate.manager import StateManager
 from reflex.istate.manager.redis import StateManagerRedis
@@ -50,6 +66,7 @@ import stream_chat.stream_chat  # noqa: F401
 from alembic import command
 from stream_chat import pubsub, repo
 from stream_chat.models import Message, Room, User
+from stream_chat.state import room_feed
 from stream_chat.state.messages import MESSAGES, MessagesState
 from stream_chat.state.session import SessionState
 from stream_chat.streams.client_model import BatchOutcome, ClientStream
@@ -60,6 +77,8 @@ ROOT = Path(__file__).resolve().parents[2]
 QUIET_TIMEOUT = 10.0
 MESSAGES_STATE = MessagesState.get_full_name()
 COOKIE_KEY = f"{SessionState.get_full_name()}.session_token"
+# The socket.io namespace of Reflex's events ("/_event"), where the feeds emit.
+NAMESPACE = get_config().get_event_namespace()
 
 
 def alembic_config() -> Config:
@@ -161,20 +180,25 @@ def stored_messages(room_id: int | None = None) -> list[tuple[int, int, int, str
 # --------------------------------------------------------------------------------------------
 
 
-def router_data(path: str, token: str) -> dict[str, Any]:
-    """What the browser sends for `path`: its URL, the route's params merged into `query`."""
+def router_data(path: str, token: str, sid: str) -> dict[str, Any]:
+    """What the browser sends for `path`: its URL, the route's params merged into `query`.
+
+    `sid` is the tab's socket id: the real server overwrites `router_data["sid"]` with it
+    on every event (`EventNamespace.on_event`), and Reflex derives
+    `router.session.session_id` from that key.
+    """
     query: dict[str, str] = {}
     parts = path.strip("/").split("/")
     if len(parts) == 2 and parts[0] == "rooms":
         query["room_id"] = parts[1]
     return {
-        "pathname": path,
-        "asPath": path,
-        "query": query,
-        "token": token,
-        "sid": f"sid-{token}",
-        "headers": {},
-        "ip": "127.0.0.1",
+        constants.RouteVar.PATH: path,
+        constants.RouteVar.ORIGIN: path,
+        constants.RouteVar.QUERY: query,
+        constants.RouteVar.CLIENT_TOKEN: token,
+        constants.RouteVar.SESSION_ID: sid,
+        constants.RouteVar.HEADERS: {},
+        constants.RouteVar.CLIENT_IP: "127.0.0.1",
     }
 
 
@@ -183,16 +207,29 @@ def message_ops(batches: list[dict[str, Any]]) -> list[list[Any]]:
     return [op for batch in batches for op in batch[MESSAGES]["ops"]]
 
 
+def _wire(update: StateUpdate) -> dict[str, Any]:
+    """The update as the websocket carries it (Reflex's socket.io JSON encoder): recorded
+    this way, nothing recorded aliases what the server keeps mutating."""
+    return json.loads(rx_format.json_dumps(update))
+
+
+# The name a delta delivered by a room feed is recorded under (see `Tab.emitters`).
+FEED_EMITTER = "room_feed"
+
+
 @dataclass
 class Tab:
-    """One browser tab: its token, what it received, and the items it would show."""
+    """One browser tab: its token, its socket, what it received, and the items it shows."""
 
     app: RoomApp
     token: str
+    # The socket id: a tab's own, as socket.io would assign it (never its token).
+    sid: str = field(default_factory=lambda: f"sio-{uuid.uuid4().hex[:16]}")
     session_token: str = ""
     path: str = "/"
     deltas: list[dict[str, Any]] = field(default_factory=list)
-    # Which handler's task emitted each delta ("send", "follow_room", ...), index for index.
+    # Who emitted each delta, index for index: the handler whose task emitted a state
+    # delta ("send", "follow_room", ...), or FEED_EMITTER for a room feed's broadcast.
     emitters: list[str] = field(default_factory=list)
     # Frontend events as the browser receives them: `_call_function` (a toast), `_set_value`,
     # `_redirect`. `send` returns the ones its event (and chain) produced.
@@ -205,12 +242,21 @@ class Tab:
         return len(self.deltas)
 
     def batches(self, since: int = 0) -> list[dict[str, Any]]:
-        """The `stream_batches` values of MessagesState that reached this tab (from `since`)."""
+        """The `stream_batches` values of MessagesState that reached this tab (from `since`):
+        its own batches and the room's channel batches, in arrival order."""
         return [
             d[MESSAGES_STATE][BATCHES_KEY]
             for d in self.deltas[since:]
             if d.get(MESSAGES_STATE, {}).get(BATCHES_KEY)
         ]
+
+    def channel_batches(self, since: int = 0) -> list[dict[str, Any]]:
+        """The `messages` channel batches among them (what room feeds broadcast)."""
+        return [b[MESSAGES] for b in self.batches(since) if "channel" in b.get(MESSAGES, {})]
+
+    def own_batches(self, since: int = 0) -> list[dict[str, Any]]:
+        """The `messages` batches taken from this tab's own recorder (`seq`, `epoch`)."""
+        return [b[MESSAGES] for b in self.batches(since) if "seq" in b.get(MESSAGES, {})]
 
     def ops(self, since: int = 0) -> list[list[Any]]:
         return message_ops(self.batches(since))
@@ -240,7 +286,9 @@ class Tab:
 
     def _event(self, name: str, path: str, payload: Mapping[str, Any] | None = None) -> Event:
         return Event(
-            name=name, payload=dict(payload or {}), router_data=router_data(path, self.token)
+            name=name,
+            payload=dict(payload or {}),
+            router_data=router_data(path, self.token, self.sid),
         )
 
     async def connect(self, path: str) -> None:
@@ -265,27 +313,195 @@ class Tab:
         return self.frontend_events[before:]
 
     async def disconnect(self) -> None:
-        """The socket closes: Reflex cancels the tab's unfinished page-load chain."""
+        """The socket closes: socket.io takes it out of every room, and Reflex cancels the
+        tab's unfinished page-load chain (python-socketio runs the namespace's disconnect
+        handler, then drops the socket; the follower's cleanup runs later either way)."""
         self.app.processor._on_disconnect(self.token)
+        self.app.sio.disconnect(self.sid)
         await self.app.quiet()
 
     def record_delta(self, delta: Mapping[str, Any]) -> None:
-        wire = json.loads(rx_format.json_dumps(StateUpdate(delta=delta)))["delta"]
-        self.deltas.append(wire)
+        """A state delta emitted for this tab's token (by the event processor)."""
         task = asyncio.current_task()
         name = task.get_name() if task is not None else ""
         # reflex_event|<state>.<handler>|<token>|<txid>
-        self.emitters.append(name.split("|")[1].rpartition(".")[2] if "|" in name else name)
-        batches = wire.get(MESSAGES_STATE, {}).get(BATCHES_KEY) or {}
-        if MESSAGES in batches:
-            self.outcomes.append(self.stream.apply_batch(batches[MESSAGES]))
+        emitter = name.split("|")[1].rpartition(".")[2] if "|" in name else name
+        self.record_update(_wire(StateUpdate(delta=delta)), emitter)
+
+    def record_update(self, wire: Mapping[str, Any], emitter: str) -> None:
+        """One `StateUpdate`, as the browser receives it over the socket."""
+        delta = wire.get("delta") or {}
+        if delta:
+            self.deltas.append(delta)
+            self.emitters.append(emitter)
+            batches = delta.get(MESSAGES_STATE, {}).get(BATCHES_KEY) or {}
+            if MESSAGES in batches:
+                self.outcomes.append(self.stream.apply_batch(batches[MESSAGES]))
+        self.frontend_events.extend(wire.get("events") or [])
 
     def record_events(self, events: tuple[Event, ...]) -> None:
-        wire = json.loads(rx_format.json_dumps(StateUpdate(events=list(events))))["events"]
-        self.frontend_events.extend(wire)
+        self.frontend_events.extend(_wire(StateUpdate(events=list(events)))["events"])
 
 
 _MISSING = object()
+
+
+# --------------------------------------------------------------------------------------------
+# The socket server the room feeds emit through
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class SocketEmit:
+    """One `emit` call: what it addressed and which sockets it reached."""
+
+    event: str
+    to: str | None
+    room: str | None
+    namespace: str | None
+    recipients: frozenset[str]
+    # The update as encoded on the wire (`delta`, `events`).
+    wire: dict[str, Any]
+
+    @property
+    def batch(self) -> dict[str, Any] | None:
+        """The `messages` batch it carries, if any."""
+        return self.wire.get("delta", {}).get(MESSAGES_STATE, {}).get(BATCHES_KEY, {}).get(MESSAGES)
+
+
+@dataclass
+class FakeSocketServer:
+    """The part of `socketio.AsyncServer` a `RoomFeed` uses, in memory, one namespace.
+
+    Membership follows python-socketio's `BaseManager`: each connected socket id is a room
+    of its own; entering a room needs a connected socket; leaving a room one is not in (or
+    leaving after a disconnect) does nothing; a disconnect leaves every room; an emit to a
+    room nobody is in reaches nobody. An emit reaches each addressed socket once.
+    """
+
+    app: RoomApp
+    namespace: str
+    connected: dict[str, Tab] = field(default_factory=dict)
+    rooms: dict[str, set[str]] = field(default_factory=dict)
+    emits: list[SocketEmit] = field(default_factory=list)
+    # ("enter" | "leave", sid, room), in call order.
+    membership_log: list[tuple[str, str, str]] = field(default_factory=list)
+
+    def connect(self, tab: Tab) -> None:
+        self.connected[tab.sid] = tab
+
+    def disconnect(self, sid: str) -> None:
+        self.connected.pop(sid, None)
+        for room in list(self.rooms):
+            self._leave(sid, room)
+
+    def participants(self, room: str) -> set[str]:
+        if room in self.connected:
+            return {room}
+        return set(self.rooms.get(room, ()))
+
+    def rooms_of(self, sid: str) -> set[str]:
+        return {room for room, sids in self.rooms.items() if sid in sids}
+
+    def _check_namespace(self, namespace: str | None) -> None:
+        # Nothing but the event namespace has Reflex's frontend listening for "event".
+        assert namespace == self.namespace, f"emitted to namespace {namespace!r}"
+
+    async def emit(
+        self,
+        event: str,
+        data: Any = None,
+        to: str | None = None,
+        room: str | None = None,
+        namespace: str | None = None,
+    ) -> None:
+        self._check_namespace(namespace)
+        assert event == "event", f"Reflex's frontend only listens to 'event', not {event!r}"
+        assert isinstance(data, StateUpdate), f"not a StateUpdate: {data!r}"
+        target = to if to is not None else room
+        recipients = set(self.connected) if target is None else self.participants(target)
+        wire = _wire(data)
+        self.emits.append(SocketEmit(event, to, room, namespace, frozenset(recipients), wire))
+        for sid in sorted(recipients):
+            self.connected[sid].record_update(wire, FEED_EMITTER)
+
+    async def enter_room(self, sid: str, room: str, namespace: str | None = None) -> None:
+        self._check_namespace(namespace)
+        if sid not in self.connected:
+            raise ValueError(f"sid {sid} is not connected to requested namespace")
+        if room != sid and room in self.connected:
+            raise ValueError("cannot enter a sid room")
+        self.membership_log.append(("enter", sid, room))
+        self.rooms.setdefault(room, set()).add(sid)
+
+    async def leave_room(self, sid: str, room: str, namespace: str | None = None) -> None:
+        self._check_namespace(namespace)
+        self.membership_log.append(("leave", sid, room))
+        self._leave(sid, room)
+
+    def _leave(self, sid: str, room: str) -> None:
+        members = self.rooms.get(room)
+        if members is not None:
+            members.discard(sid)
+            if not members:
+                del self.rooms[room]
+
+    def emits_to_rooms(self, since: int = 0) -> list[SocketEmit]:
+        """The broadcasts (emits addressed to a room, not to one socket) from `since`."""
+        return [e for e in self.emits[since:] if e.to is None and e.room is not None]
+
+
+# --------------------------------------------------------------------------------------------
+# The app
+# --------------------------------------------------------------------------------------------
+
+
+def _innermost_awaits(coro: Any) -> Iterator[Any]:
+    """The chain of coroutines `coro` is suspended in, outermost first."""
+    while coro is not None and hasattr(coro, "cr_code"):
+        yield coro
+        coro = coro.cr_await
+
+
+def follower_parked(task: asyncio.Task) -> bool:
+    """Whether this `follow_room` task has done its work and only waits to be cancelled:
+    suspended in `follow_room`'s own `await asyncio.Event().wait()` (not in joining the
+    feed, nor in an `async with self` block, which also wait on events and locks)."""
+    chain = list(_innermost_awaits(task.get_coro()))
+    for outer, inner in itertools.pairwise(chain):
+        if outer.cr_code is FOLLOW_ROOM_CODE:
+            return inner.cr_code is EVENT_WAIT_CODE
+    return False
+
+
+FOLLOW_ROOM_CODE = MessagesState.follow_room.fn.__code__  # type: ignore[attr-defined]
+EVENT_WAIT_CODE = asyncio.Event.wait.__code__
+
+
+def feed_tasks() -> list[asyncio.Task]:
+    """Every running `RoomFeed._run` task of this loop (closed feeds included until done)."""
+    return [
+        task
+        for task in asyncio.all_tasks()
+        if not task.done() and getattr(task.get_coro(), "cr_code", None) is FEED_RUN_CODE
+    ]
+
+
+FEED_RUN_CODE = room_feed.RoomFeed._run.__code__
+
+
+class _FeedErrors(logging.Handler):
+    """A feed catches and logs whatever fails while it handles an event: counted as errors."""
+
+    def __init__(self, errors: list[BaseException]) -> None:
+        super().__init__(level=logging.ERROR)
+        self.errors = errors
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.exc_info and record.exc_info[1] is not None:
+            self.errors.append(record.exc_info[1])
+        else:
+            self.errors.append(RuntimeError(record.getMessage()))
 
 
 @dataclass
@@ -293,10 +509,15 @@ class RoomApp:
     processor: BaseStateEventProcessor
     state_manager: StateManager
     broker: pubsub.LocalBroker
+    sio: FakeSocketServer = field(init=False)
     tabs: dict[str, Tab] = field(default_factory=dict)
     # Exceptions raised by handlers, followers included (the backend exception handler
-    # records them); `quiet()` raises the first one, so none goes unnoticed.
+    # records them), and those a room feed logged; `quiet()` raises the first one, so
+    # none goes unnoticed.
     errors: list[BaseException] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.sio = FakeSocketServer(app=self, namespace=NAMESPACE)
 
     def tab(self, user: User | None = None) -> Tab:
         from stream_chat import accounts
@@ -305,6 +526,8 @@ class RoomApp:
         if user is not None:
             tab.session_token = accounts.create_session_token(user)
         self.tabs[tab.token] = tab
+        # The socket connects before the page sends its first event.
+        self.sio.connect(tab)
         return tab
 
     async def enqueue(self, tab: Tab, event: Event) -> None:
@@ -322,20 +545,49 @@ class RoomApp:
             and (token is None or task.get_name().split("|")[2] == token)
         ]
 
+    @staticmethod
+    def feeds() -> dict[int, room_feed.RoomFeed]:
+        """This worker's open room feeds, by room id."""
+        return dict(room_feed.room_feeds._feeds)
+
+    @staticmethod
+    def feed_members(room_id: int) -> set[str]:
+        """The socket ids the room's feed counts as members (none when it has no feed)."""
+        feed = room_feed.room_feeds.get(room_id)
+        return set(feed._members) if feed is not None else set()
+
+    @staticmethod
+    def live_socket_rooms() -> set[str]:
+        """The socket.io rooms of the open feeds (a closed feed's room hears nothing more;
+        a socket may stay listed in it until it disconnects)."""
+        return {feed._socket_room for feed in room_feed.room_feeds._feeds.values()}
+
+    def socket_room_of(self, room_id: int) -> str:
+        feed = room_feed.room_feeds.get(room_id)
+        assert feed is not None, f"room {room_id} has no feed"
+        return feed._socket_room
+
     def _is_quiet(self) -> bool:
         processor = self.processor
         if processor._queue is None or not processor._queue.empty() or processor._token_queues:
             return False
         running = [task for task in processor._tasks.values() if not task.done()]
-        if len(running) != len(self.follower_tasks()):
+        followers = self.follower_tasks()
+        if len(running) != len(followers) or not all(map(follower_parked, followers)):
+            return False
+        feeds = self.feeds().values()
+        if any(feed._subscription is None for feed in feeds):
             return False
         with self.broker._lock:
             subscriptions = [s for subs in self.broker._subscriptions.values() for s in subs]
         parked = [s for s in subscriptions if s._queue.empty() and s._queue._getters]  # type: ignore[attr-defined]
-        return len(parked) == len(subscriptions) == len(running)
+        # One subscription per open feed (a closed feed's goes once its task has ended),
+        # and no other feed task still running.
+        return len(parked) == len(subscriptions) == len(feeds) == len(feed_tasks())
 
     async def quiet(self) -> None:
-        """Waits until every event has finished and every follower is parked (see module doc)."""
+        """Waits until every event has finished, every follower is parked and every feed has
+        handled everything it was given (see module doc)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + QUIET_TIMEOUT
         calm = 0
@@ -344,7 +596,8 @@ class RoomApp:
             calm = calm + 1 if self._is_quiet() else 0
             if loop.time() > deadline:
                 names = [task.get_name() for task in self.processor._tasks.values()]
-                raise AssertionError(f"the app did not settle: tasks={names}")
+                feeds = {room: feed._subscription for room, feed in self.feeds().items()}
+                raise AssertionError(f"the app did not settle: tasks={names}, feeds={feeds}")
         if self.errors:
             raise self.errors[0]
 
@@ -356,7 +609,10 @@ class RoomApp:
 
 @pytest.fixture(params=["memory", "redis"])
 async def room_app(
-    request: pytest.FixtureRequest, room_db: str, room_broker: pubsub.LocalBroker
+    request: pytest.FixtureRequest,
+    room_db: str,
+    room_broker: pubsub.LocalBroker,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> AsyncIterator[RoomApp]:
     state_manager = await _make_state_manager(request.param)
     app_box: dict[str, RoomApp] = {}
@@ -385,6 +641,11 @@ async def room_app(
     app = app_box["app"] = RoomApp(
         processor=processor, state_manager=state_manager, broker=room_broker
     )
+    # The feeds are per worker (module-level); a test starts with none.
+    assert room_feed.room_feeds._feeds == {}, "a previous test left room feeds open"
+    monkeypatch.setattr(room_feed, "_socket_server", lambda: (app.sio, app.sio.namespace))
+    feed_errors = _FeedErrors(app.errors)
+    logging.getLogger(room_feed.__name__).addHandler(feed_errors)
     try:
         async with processor:
             yield app
@@ -397,7 +658,21 @@ async def room_app(
             for task in leftover:
                 task.cancel()
             await asyncio.gather(*leftover, return_exceptions=True)
+            # Once every follower has gone, so has every feed (and its subscription).
+            await asyncio.sleep(0)
+            open_feeds = sorted(room_feed.room_feeds._feeds)
+            for feed in room_feed.room_feeds._feeds.values():
+                feed.close()
+            room_feed.room_feeds._feeds.clear()
+            await asyncio.gather(*feed_tasks(), return_exceptions=True)
+            # (A test marked xfail documents a bug; the leak may be that bug's.)
+            if request.node.get_closest_marker("xfail") is None:
+                assert open_feeds == [], f"feeds left open after every tab closed: {open_feeds}"
     finally:
+        logging.getLogger(room_feed.__name__).removeHandler(feed_errors)
+        for feed in list(room_feed.room_feeds._feeds.values()):
+            feed.close()
+        room_feed.room_feeds._feeds.clear()
         if isinstance(state_manager, StateManagerRedis):
             for token in app.tabs:
                 keys = [key async for key in state_manager.redis.scan_iter(match=f"{token}*")]

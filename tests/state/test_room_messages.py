@@ -3,8 +3,12 @@
 Every test runs over the memory and the Redis state managers (`room_fixtures.room_app`), with
 a fresh migrated SQLite database and an in-process broker. Tabs boot with the session cookie
 and the page's router data; the app's on_load table (`require_user`, `enter_room`) starts the
-`follow_room` background task, as in the running app. What a tab "shows" is a `ClientStream`
-fed every `messages` batch it received, in order.
+`follow_room` background task, as in the running app. The follower sends the history (with a
+`join` op binding the stream to the room's channel) and hands the tab to the room's
+`RoomFeed` (`stream_chat/state/room_feed.py`), which broadcasts every change once to a
+socket.io room: `room_fixtures.FakeSocketServer` stands in for the app's socket server. What
+a tab "shows" is a `ClientStream` fed every `messages` batch it received (its own and the
+room's channel batches), in order.
 """
 
 from __future__ import annotations
@@ -14,15 +18,18 @@ from typing import Any
 
 import pytest
 
-from stream_chat import chat, pubsub
+from stream_chat import accounts, chat, pubsub
 from stream_chat.models import Room, User
+from stream_chat.state import room_feed
 from stream_chat.state.messages import MESSAGES, MessagesState
 from stream_chat.state.session import SessionState
 from stream_chat.stream_chat import app as chat_app
 from stream_chat.streams.client_model import BatchOutcome, ClientStream
 
 from . import room_fixtures
+from .conftest import BATCHES_KEY
 from .room_fixtures import (
+    FEED_EMITTER,
     MESSAGES_STATE,
     RoomApp,
     Tab,
@@ -51,6 +58,15 @@ PAGE = chat.PAGE_SIZE
 
 def dom(message_id: int) -> str:
     return f"{MESSAGES}-{message_id}"
+
+
+def channel(room: Room) -> str:
+    return f"room:{room.id}"
+
+
+def join_op(room: Room, cseq: int) -> list:
+    """The op that binds a tab's stream to the room's channel from number `cseq` on."""
+    return ["join", channel(room), cseq]
 
 
 # The fields of a message row these tests hold the page to (rows may carry more).
@@ -111,8 +127,7 @@ def clears_composer(events: list[dict[str, Any]]) -> bool:
 
 def entries_in(ops: list[list[Any]]) -> list[tuple[str, bool, int, str]]:
     """(op, update_only, message id, content) for each message of these ops, in order: the
-    same changes in the same order whether a follower applied them one by one or drained
-    several into one batch."""
+    same changes in the same order whether they came one per batch or several in one."""
     found = []
     for op in ops:
         if op[0] == "insert":
@@ -133,10 +148,33 @@ def message_ids_in(ops: list[list[Any]]) -> list[int]:
     return found
 
 
+def channel_outcomes(tab: Tab) -> list[BatchOutcome]:
+    """The browser's outcome for each channel batch the tab received, in order."""
+    return [
+        outcome
+        for batch, outcome in zip(tab.batches(), tab.outcomes, strict=True)
+        if "channel" in batch[MESSAGES]
+    ]
+
+
 async def open_room(app: RoomApp, user: User, room: Room) -> Tab:
     tab = app.tab(user)
     await tab.connect(f"/rooms/{room.id}")
     return tab
+
+
+def assert_in_feed(app: RoomApp, room: Room, tabs: list[Tab]) -> None:
+    """These tabs, and only these, get the room's broadcasts: one feed (one subscription)
+    for the room, counting them as members, with their sockets in its socket.io room."""
+    assert app.subscriber_count(room.id) == 1
+    assert app.feed_members(room.id) == {tab.sid for tab in tabs}
+    assert app.sio.participants(app.socket_room_of(room.id)) == {tab.sid for tab in tabs}
+
+
+async def resync_after_gap(tab: Tab) -> None:
+    """What streams.js does when a batch shows a gap: ask for a resync, once."""
+    assert tab.outcomes[-1] is BatchOutcome.GAP
+    await tab.send(MessagesState.resync_stream, name=MESSAGES)
 
 
 async def stored_state(app: RoomApp, tab: Tab) -> MessagesState:
@@ -197,19 +235,50 @@ async def test_enter_room_streams_the_last_page_with_a_reset(
     first = batches[0][MESSAGES]
     assert first["seq"] == 1
     shown = ids[-PAGE:]
-    assert project(first["ops"]) == ([["reset"], insert_op(shown)] if shown else [["reset"]])
+    # The history, then the binding to the room's channel: nothing was broadcast yet.
+    history = [["reset"], insert_op(shown)] if shown else [["reset"]]
+    assert project(first["ops"]) == [*history, join_op(room, 0)]
     assert len(batches) == 1
     assert tab.outcomes == [BatchOutcome.APPLIED]
     assert tab.shown_ids == shown
+    assert (tab.stream.channel, tab.stream.channel_seq) == (channel(room), 0)
     assert tab.var("room_missing") is False
     assert tab.var("current_room_id") == room.id
     assert tab.var("room_name") == "general"
     assert tab.var("oldest_id") == (shown[0] if shown else None)
     assert tab.var("at_start") is at_start
-    # The live subscription is open: one follower, subscribed to this room only.
+    # The live subscription is open: one follower, and this room's feed (subscribed to this
+    # room only) counts the tab's socket in.
     assert len(room_app.follower_tasks(tab.token)) == 1
-    assert room_app.subscriber_count(room.id) == 1
+    assert_in_feed(room_app, room, [tab])
     assert room_app.subscriber_count(other.id) == 0
+    assert set(room_app.feeds()) == {room.id}
+
+
+async def test_enter_room_joins_the_channel_at_the_rooms_current_number(
+    room_app: RoomApp,
+) -> None:
+    # Broadcasts made while nobody listened still count: the history covers them, and the
+    # join says so, so the next broadcast is the next number.
+    ann, bob = make_user("Ann"), make_user("Bob")
+    room = make_room("general")
+    for n in range(3):
+        chat.create_message(room.id, bob.id, f"before #{n}")  # type: ignore[arg-type]
+    assert chat.current_seq(room.id) == 3  # type: ignore[arg-type]
+
+    tab = await open_room(room_app, ann, room)
+
+    [first] = [b[MESSAGES] for b in tab.batches()]
+    assert first["ops"][-1] == join_op(room, 3)
+    mark = tab.mark()
+    created = chat.create_message(room.id, bob.id, "after")  # type: ignore[arg-type]
+    await room_app.quiet()
+    assert tab.channel_batches(mark) == [
+        {"channel": channel(room), "cseq": 4, "ops": tab.ops(mark)}
+    ]
+    assert ops_of(tab, mark) == [insert_op([created.id])]  # type: ignore[list-item]
+    assert tab.outcomes == [BatchOutcome.APPLIED, BatchOutcome.APPLIED]
+    assert tab.shown_ids == [m[0] for m in stored_messages(room.id)]
 
 
 @pytest.mark.parametrize(
@@ -233,6 +302,8 @@ async def test_enter_room_of_an_unknown_or_malformed_id_says_missing_and_follows
     assert room_app.follower_tasks(tab.token) == []
     assert room_app.subscriber_count(room.id) == 0
     assert room_app.broker._subscriptions == {}
+    assert room_app.feeds() == {}
+    assert room_app.sio.rooms_of(tab.sid) == set()
     assert room_app.errors == []
 
 
@@ -251,6 +322,7 @@ async def test_enter_room_without_a_session_redirects_and_streams_nothing(
     assert tab.batches() == []
     assert room_app.follower_tasks(tab.token) == []
     assert room_app.subscriber_count(room.id) == 0
+    assert room_app.feeds() == {}
 
 
 # --------------------------------------------------------------------------------------------
@@ -327,15 +399,18 @@ async def test_send_stores_then_delivers_through_the_subscription(room_app: Room
     assert len(stored) == 4
     new_id, room_id, sender_id, content, edited = stored[-1]
     assert (room_id, sender_id, content, edited) == (room.id, ann.id, "hello there", False)
-    # The insert reached the sender through its own follower (the room's broadcast), not
-    # from the send handler: the handler only cleared the composer.
+    # The insert reached the sender through the room's broadcast (the feed), like everyone
+    # else's, not from the send handler: the handler only cleared the composer.
     assert ops_of(tab, mark) == [insert_op([new_id])]
     carrying = [
         tab.emitters[mark + n]
         for n, delta in enumerate(tab.deltas[mark:])
         if delta.get(MESSAGES_STATE, {}).get("stream_batches_rx_state_")
     ]
-    assert carrying == ["follow_room"]
+    assert carrying == [FEED_EMITTER]
+    assert tab.channel_batches(mark) == [
+        {"channel": channel(room), "cseq": 1, "ops": tab.ops(mark)}
+    ]
     assert clears_composer(events)
     assert toasts(events) == []
     assert tab.shown_ids == [*ids, new_id]
@@ -411,7 +486,8 @@ async def test_send_edit_and_delete_reach_the_other_tab(room_app: RoomApp) -> No
     ids = seed(room, [ann, bob], 4)
     a = await open_room(room_app, ann, room)
     b = await open_room(room_app, bob, room)
-    assert room_app.subscriber_count(room.id) == 2
+    # One subscription for the room in this worker (its feed), whatever the number of tabs.
+    assert_in_feed(room_app, room, [a, b])
 
     mark = b.mark()
     await a.send(MessagesState.send, form={"content": "from Ann"})
@@ -460,10 +536,15 @@ async def test_both_tabs_see_the_same_order(room_app: RoomApp) -> None:
         )
     )
 
-    # The same changes in the same order (a follower may drain several into one batch).
+    # The same changes in the same order (the room's feed numbers them: one batch each).
     seen_a, seen_b = entries_in(ops_of(a, mark_a)), entries_in(ops_of(b, mark_b))
     assert len(seen_a) == 10
     assert seen_a == seen_b
+    numbers = [
+        [batch["cseq"] for batch in tab.channel_batches(mark)]
+        for tab, mark in ((a, mark_a), (b, mark_b))
+    ]
+    assert numbers == [list(range(1, 11))] * 2
     stored = [m[0] for m in stored_messages(room.id)]
     assert a.shown_ids == b.shown_ids == stored
     assert all(o is BatchOutcome.APPLIED for o in [*a.outcomes, *b.outcomes])
@@ -488,9 +569,11 @@ async def test_navigating_to_another_room_stops_the_first_rooms_delivery(
 
     assert a.shown_ids == second_ids
     assert a.var("current_room_id") == second.id
-    # Reflex cancelled the first room's follower with the page's on_load chain.
-    assert room_app.subscriber_count(first.id) == 1  # Bob's
-    assert room_app.subscriber_count(second.id) == 1
+    assert a.stream.channel == channel(second)
+    # Reflex cancelled the first room's follower with the page's on_load chain: Ann's tab
+    # left the first room's feed (kept for Bob's) and is in the second room's.
+    assert_in_feed(room_app, first, [b])
+    assert_in_feed(room_app, second, [a])
     assert len(room_app.follower_tasks(a.token)) == 1
 
     mark_a, mark_b = a.mark(), b.mark()
@@ -509,35 +592,81 @@ async def test_navigating_to_another_room_stops_the_first_rooms_delivery(
     assert ops_of(a, mark_a) == [insert_op([new_id])]
 
 
-@pytest.mark.parametrize("again_in", ["another room", "the same room"])
-async def test_an_older_follower_that_wakes_up_stops_without_delivering(
-    room_app: RoomApp, again_in: str
-) -> None:
-    # enter_room sent again without a page load (a crafted event, or a chain Reflex did not
-    # cancel), so nothing cancels the first follower: it must notice it is stale on its next
-    # event, and neither deliver another room's message nor deliver a message twice.
+async def _enter_room_again(app: RoomApp, again_in: str) -> tuple[Tab, Room, Room, User]:
+    """Ann's tab follows `first`, then gets enter_room again without a page load (a crafted
+    event, or a chain Reflex did not cancel): nothing cancels the first follower."""
     ann, bob = make_user("Ann"), make_user("Bob")
     first, second = make_room("first"), make_room("second")
     first_ids = seed(first, [bob], 3)
     second_ids = seed(second, [bob], 2)
-    a = await open_room(room_app, ann, first)
+    a = await open_room(app, ann, first)
+    [older] = app.follower_tasks(a.token)
     now_in = second if again_in == "another room" else first
 
     a.path = f"/rooms/{now_in.id}"
     await a.send(MessagesState.enter_room)
     assert a.shown_ids == (second_ids if now_in is second else first_ids)
-    assert len(room_app.follower_tasks(a.token)) == 2
-    assert room_app.subscriber_count(first.id) == (1 if now_in is second else 2)
+    assert a.stream.channel == channel(now_in)
+    assert not older.cancelled()
+    return a, first, now_in, bob
+
+
+@pytest.mark.parametrize("again_in", ["another room", "the same room"])
+async def test_after_a_second_enter_room_the_tab_shows_each_message_once_and_only_its_rooms(
+    room_app: RoomApp, again_in: str
+) -> None:
+    # What the browser shows, whatever becomes of the older follower.
+    a, first, now_in, bob = await _enter_room_again(room_app, again_in)
+
+    old_room_message = chat.create_message(first.id, bob.id, "one for the first room")  # type: ignore[arg-type]
+    await room_app.quiet()
+    created = chat.create_message(now_in.id, bob.id, "the current follower delivers this")  # type: ignore[arg-type]
+    await room_app.quiet()
+
+    assert a.shown_ids == [m[0] for m in stored_messages(now_in.id)][-PAGE:]
+    assert created.id in a.shown_ids
+    assert (old_room_message.id in a.shown_ids) is (now_in is first)
+    # Each message was applied once (an insert of a present id would also be harmless, but
+    # the channel numbers make a second delivery a duplicate, not an application).
+    applied = [
+        item["id"]
+        for batch, outcome in zip(a.channel_batches(), channel_outcomes(a), strict=True)
+        if outcome is BatchOutcome.APPLIED
+        for op in batch["ops"]
+        if op[0] == "insert"
+        for _, item in op[4]
+    ]
+    assert sorted(applied) == sorted({*applied})
+    assert BatchOutcome.GAP not in a.outcomes
+    # The room's feed counts the tab once, under its current follower.
+    assert room_app.feed_members(now_in.id) == {a.sid}
+
+
+@pytest.mark.parametrize("again_in", ["another room", "the same room"])
+async def test_an_older_follower_that_wakes_up_stops_without_delivering(
+    room_app: RoomApp, again_in: str
+) -> None:
+    # enter_room sent again without a page load (a crafted event, or a chain Reflex did not
+    # cancel), so nothing cancels the first follower: it must notice it is stale (now: on
+    # the next broadcast at the latest), and neither deliver another room's message nor
+    # deliver a message twice.
+    a, first, now_in, bob = await _enter_room_again(room_app, again_in)
 
     mark = a.mark()
     old_room_message = chat.create_message(first.id, bob.id, "one for the first room")  # type: ignore[arg-type]
     await room_app.quiet()
-    if now_in is second:
+    if now_in is not first:
+        # Not even sent to the tab (the browser would ignore it: another channel).
         assert ops_of(a, mark) == []
     else:
         assert ops_of(a, mark) == [insert_op([old_room_message.id])]  # type: ignore[list-item]
-    assert room_app.subscriber_count(first.id) == (0 if now_in is second else 1)
+    # The stale follower has stopped, and left the first room's feed.
     assert len(room_app.follower_tasks(a.token)) == 1
+    if now_in is not first:
+        assert room_app.subscriber_count(first.id) == 0
+        assert room_feed.room_feeds.get(first.id) is None
+    else:
+        assert_in_feed(room_app, first, [a])
 
     mark = a.mark()
     created = chat.create_message(now_in.id, bob.id, "the current follower delivers this")  # type: ignore[arg-type]
@@ -560,7 +689,10 @@ async def test_leaving_the_room_closes_the_subscription(room_app: RoomApp, leave
         await a.navigate("/rooms")
 
     assert follower.cancelled()
+    # The last tab left: the feed stopped, and its room subscription with it.
     assert room_app.subscriber_count(room.id) == 0
+    assert room_feed.room_feeds.get(room.id) is None
+    assert room_app.feeds() == {}
     assert room_app.follower_tasks() == []
     assert [t for t in room_app.processor._tasks.values() if not t.done()] == []
 
@@ -730,20 +862,34 @@ async def test_send_in_a_missing_room_stores_nothing(room_app: RoomApp) -> None:
     assert ops_of(tab, mark) == []
 
 
-async def test_a_logged_out_tab_gets_no_messages(room_app: RoomApp) -> None:
+@pytest.mark.parametrize("others", ["alone", "with Bob in the room"])
+async def test_a_logged_out_tab_gets_no_messages(room_app: RoomApp, others: str) -> None:
     ann, bob = make_user("Ann"), make_user("Bob")
     room = make_room("general")
     seed(room, [bob], 25)
     tab = await open_room(room_app, ann, room)
+    # Bob's tab keeps the room's feed open: the logged-out tab must still not get back in.
+    bobs = await open_room(room_app, bob, room) if others != "alone" else None
 
     await tab.send(SessionState.log_out)
     await tab.navigate("/login")
     assert room_app.follower_tasks(tab.token) == []
     mark = tab.mark()
     await tab.send(MessagesState.resync_stream, name=MESSAGES)
+    try:
+        # A crafted event: the follow-up a resync returns, sent on its own.
+        await tab.send(MessagesState.resume_feed, baseline=0)
+    except TypeError:  # (refused for its arguments, if the handler takes others)
+        room_app.errors.clear()
     await tab.send(MessagesState.load_older)
+    chat.create_message(room.id, bob.id, "not for logged-out tabs")  # type: ignore[arg-type]
+    await room_app.quiet()
 
     assert message_ids_in(ops_of(tab, mark)) == []
+    assert tab.sid not in room_app.feed_members(room.id)
+    assert room_app.sio.rooms_of(tab.sid) & room_app.live_socket_rooms() == set()
+    if bobs is not None:
+        assert_in_feed(room_app, room, [bobs])
 
 
 # --------------------------------------------------------------------------------------------
@@ -761,7 +907,7 @@ async def test_resync_stream_restreams_the_database_with_a_reset(room_app: RoomA
         await tab.send(MessagesState.load_older)
     assert tab.shown_ids == ids
     lost = seed(room, [bob], 3)
-    last = tab.batches()[-1][MESSAGES]
+    last = tab.own_batches()[-1]
     mark = tab.mark()
 
     await tab.send(MessagesState.resync_stream, name=MESSAGES)
@@ -769,15 +915,24 @@ async def test_resync_stream_restreams_the_database_with_a_reset(room_app: RoomA
     [resync] = [b[MESSAGES] for b in tab.batches(mark)]
     assert (resync["seq"], resync["epoch"]) == (last["seq"] + 1, last["epoch"])
     shown = [*ids, *lost][-PAGE:]
-    assert project(resync["ops"]) == [["reset"], insert_op(shown)]
+    assert project(resync["ops"]) == [["reset"], insert_op(shown), join_op(room, 0)]
     assert tab.shown_ids == shown
     assert tab.var("oldest_id") == shown[0]
     assert tab.var("at_start") is False
 
+    # The tab is back in the room's feed: live messages arrive again.
+    assert_in_feed(room_app, room, [tab])
+    mark = tab.mark()
+    created = chat.create_message(room.id, bob.id, "after the resync")  # type: ignore[arg-type]
+    await room_app.quiet()
+    assert ops_of(tab, mark) == [insert_op([created.id])]  # type: ignore[list-item]
+    assert tab.outcomes[-1] is BatchOutcome.APPLIED
+    ids.append(created.id)  # type: ignore[arg-type]
+
     # The cursor starts over: load_older pages back from the new oldest message again.
     mark = tab.mark()
     await tab.send(MessagesState.load_older)
-    assert ops_of(tab, mark) == [insert_op([*ids, *lost][-2 * PAGE : -PAGE], at=0)]
+    assert ops_of(tab, mark) == [insert_op([*ids[:-1], *lost][-2 * PAGE : -PAGE], at=0)]
 
     # A stream the state does not declare: nothing.
     mark = tab.mark()
@@ -802,25 +957,430 @@ async def test_a_browser_that_saw_a_gap_is_repaired_by_the_resync(room_app: Room
     mark = a.mark()
     await a.send(MessagesState.resync_stream, name=MESSAGES)
     [resync] = [b[MESSAGES] for b in a.batches(mark)]
+    assert resync["ops"][0] == ["reset"]
+    assert resync["ops"][-1] == join_op(room, 3)
     assert browser.apply_batch(resync) is BatchOutcome.APPLIED
     assert [item["id"] for item in browser.items] == [m[0] for m in stored_messages(room.id)]
 
+    # Bound to the channel again at the right number: the next broadcast applies.
+    mark = a.mark()
+    await a.send(MessagesState.send, form={"content": "after the repair"})
+    [after] = a.channel_batches(mark)
+    assert after["cseq"] == 4
+    assert browser.apply_batch(after) is BatchOutcome.APPLIED
+    assert [item["id"] for item in browser.items] == [m[0] for m in stored_messages(room.id)]
 
-async def test_a_broker_resync_makes_every_follower_restream(room_app: RoomApp) -> None:
+
+def lose_broadcasts(app: RoomApp, monkeypatch: pytest.MonkeyPatch) -> None:
+    """From now on the broker numbers what is published but delivers nothing: what a
+    RedisBroker whose listener lost its connection does (the numbering is in Redis)."""
+    monkeypatch.setattr(app.broker, "deliver", lambda topic, event: None)
+
+
+async def answer_resync_requests(tab: Tab, since: int) -> int:
+    """What the browser does with events the server sends: send them back. Returns how
+    many resync requests the tab got since `since` (an index into its frontend events)."""
+    requests = [e for e in tab.frontend_events[since:] if e["name"].endswith(".resync_stream")]
+    for request in requests:
+        await tab.send(MessagesState.resync_stream, **request["payload"])
+    return len(requests)
+
+
+async def test_after_a_broker_reconnect_every_tab_is_asked_to_resync_and_is_repaired(
+    room_app: RoomApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What RedisBroker publishes to every subscriber after its listener reconnects: the
+    # feed asks each of its tabs (one emit to the room) to re-read the room.
+    ann, bob = make_user("Ann"), make_user("Bob")
+    room = make_room("general")
+    seed(room, [bob], 2)
+    a = await open_room(room_app, ann, room)
+    b = await open_room(room_app, bob, room)
+    with monkeypatch.context() as m:
+        lose_broadcasts(room_app, m)
+        lost = chat.create_message(room.id, bob.id, "published while disconnected")  # type: ignore[arg-type]
+    events_before = {a.token: len(a.frontend_events), b.token: len(b.frontend_events)}
+
+    room_app.broker.publish_everywhere(pubsub.RESYNC)
+    await room_app.quiet()
+    expected = [m[0] for m in stored_messages(room.id)]
+    assert lost.id in expected
+    for tab in (a, b):
+        assert await answer_resync_requests(tab, events_before[tab.token]) == 1
+        await room_app.quiet()
+        assert tab.shown_ids == expected
+
+    after = chat.create_message(room.id, ann.id, "after the reconnect")  # type: ignore[arg-type]
+    await room_app.quiet()
+    for tab in (a, b):
+        assert tab.outcomes[-1] is BatchOutcome.APPLIED
+        assert after.id in tab.shown_ids
+    assert_in_feed(room_app, room, [a, b])
+
+
+async def test_a_broker_resync_makes_every_follower_restream(
+    room_app: RoomApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # What RedisBroker publishes to every subscriber after its listener reconnects.
     ann, bob = make_user("Ann"), make_user("Bob")
     room = make_room("general")
     seed(room, [bob], 2)
     a = await open_room(room_app, ann, room)
     b = await open_room(room_app, bob, room)
-    lost = seed(room, [bob], 1)
-    marks = {a.token: a.mark(), b.token: b.mark()}
+    with monkeypatch.context() as m:
+        lose_broadcasts(room_app, m)
+        lost = chat.create_message(room.id, bob.id, "published while disconnected")  # type: ignore[arg-type]
 
+    events_before = {a.token: len(a.frontend_events), b.token: len(b.frontend_events)}
     room_app.broker.publish_everywhere(pubsub.RESYNC)
+    await room_app.quiet()
+    for tab in (a, b):
+        assert await answer_resync_requests(tab, events_before[tab.token]) == 1
     await room_app.quiet()
 
     expected = [m[0] for m in stored_messages(room.id)]
-    assert lost[0] in expected
+    assert lost.id in expected
     for tab in (a, b):
-        assert ops_of(tab, marks[tab.token]) == [["reset"], insert_op(expected)]
         assert tab.shown_ids == expected
+
+
+# --------------------------------------------------------------------------------------------
+# 8. The room feed: one broadcast per change, joins and resyncs without loss
+# --------------------------------------------------------------------------------------------
+
+
+def new_ids(room: Room, before: list[int]) -> list[int]:
+    return [m[0] for m in stored_messages(room.id) if m[0] not in before]
+
+
+def publish_at(
+    monkeypatch: pytest.MonkeyPatch, where: str, publish: Any, *, times: int = 1
+) -> list[Any]:
+    """Calls `publish()` (the first `times` times) right before the history is read
+    (`chat.last_messages`, after the room's number was read) or right before a tab is
+    activated in a feed (`RoomFeed.activate`, after its history went out). Returns what
+    it published."""
+    published: list[Any] = []
+
+    def first_publish() -> None:
+        if len(published) < times:
+            published.append(publish())
+
+    if where == "before the history is read":
+        original_read = chat.last_messages
+
+        def last_messages(*args: Any, **kwargs: Any) -> Any:
+            first_publish()
+            return original_read(*args, **kwargs)
+
+        monkeypatch.setattr(chat, "last_messages", last_messages)
+    else:
+        assert where == "before the tab is activated"
+        original_activate = room_feed.RoomFeed.activate
+
+        def activate(self: room_feed.RoomFeed, *args: Any, **kwargs: Any) -> None:
+            first_publish()
+            original_activate(self, *args, **kwargs)
+
+        monkeypatch.setattr(room_feed.RoomFeed, "activate", activate)
+    return published
+
+
+async def test_one_send_is_one_broadcast_to_the_room_whatever_the_number_of_tabs(
+    room_app: RoomApp,
+) -> None:
+    users = [make_user(f"User {n}") for n in range(4)]
+    room, other = make_room("general"), make_room("random")
+    ids = seed(room, users, 3)
+    tabs = [await open_room(room_app, user, room) for user in users]
+    elsewhere = await open_room(room_app, users[0], other)
+    assert_in_feed(room_app, room, tabs)
+    everyone = [*tabs, elsewhere]
+    marks = {tab.token: tab.mark() for tab in everyone}
+    emitted = len(room_app.sio.emits)
+
+    await tabs[1].send(MessagesState.send, form={"content": "hello, all four of you"})
+
+    [new_id] = new_ids(room, ids)
+    # One emit, to the room's socket.io room, reaching every tab of the room once: not one
+    # state update per tab.
+    [emit] = room_app.sio.emits[emitted:]
+    assert (emit.event, emit.to, emit.room) == ("event", None, room_app.socket_room_of(room.id))
+    assert emit.recipients == {tab.sid for tab in tabs}
+    assert emit.batch is not None
+    assert (emit.batch["channel"], emit.batch["cseq"]) == (channel(room), 1)
+    assert project(emit.batch["ops"]) == [insert_op([new_id])]
+    for tab in tabs:
+        since = marks[tab.token]
+        received = list(zip(tab.emitters[since:], tab.deltas[since:], strict=True))
+        assert [delta for emitter, delta in received if emitter == FEED_EMITTER] == [
+            emit.wire["delta"]
+        ]
+        # No tab got a state update for it; the sender's own event carried no batch (its
+        # handler only cleared the composer).
+        state_deltas = [delta for emitter, delta in received if emitter != FEED_EMITTER]
+        assert not any(d.get(MESSAGES_STATE, {}).get(BATCHES_KEY) for d in state_deltas)
+        if tab is not tabs[1]:
+            assert state_deltas == []
+        assert tab.channel_batches(since) == [emit.batch]
+        assert tab.own_batches(since) == []
+        assert tab.shown_ids == [*ids, new_id]
+        assert tab.outcomes[-1] is BatchOutcome.APPLIED
+    assert elsewhere.deltas[marks[elsewhere.token] :] == []
+    assert room_app.subscriber_count(room.id) == 1
+
+
+@pytest.mark.parametrize("feed", ["already open", "opened by the joining tab"])
+@pytest.mark.parametrize(("head_start", "pace"), [(0, 0), (5, 0), (0, 0.001), (3, 0.003)])
+async def test_a_tab_joining_during_a_burst_shows_every_message_once(
+    room_app: RoomApp, head_start: int, pace: float, feed: str
+) -> None:
+    # Messages keep coming while Ann's tab joins: published before, while and after it
+    # reads the room's number and its history, and before and after it is activated (with
+    # the Redis state manager the follower's lock waits are real I/O, hence the pace).
+    ann, bob = make_user("Ann"), make_user("Bob")
+    room = make_room("general")
+    seed(room, [bob], 3)
+    bobs = await open_room(room_app, bob, room) if feed == "already open" else None
+    a = room_app.tab(ann)
+
+    async def burst() -> None:
+        for _ in range(head_start):
+            await asyncio.sleep(0)
+        for n in range(30):
+            chat.create_message(room.id, bob.id, f"burst {n}")  # type: ignore[arg-type]
+            await asyncio.sleep(pace if n % 2 else 0)
+
+    sends = [bobs.send(MessagesState.send, form={"content": f"sent {n}"}) for n in range(3) if bobs]
+    await asyncio.gather(a.connect(f"/rooms/{room.id}"), burst(), *sends)
+    await room_app.quiet()
+
+    # The history page, then every later message once, in order: a suffix of the room.
+    stored = [m[0] for m in stored_messages(room.id)]
+    shown = a.shown_ids
+    assert len(shown) >= PAGE
+    assert shown == stored[stored.index(shown[0]) :]
+    assert BatchOutcome.GAP not in a.outcomes
+    assert BatchOutcome.IGNORED not in a.outcomes
+    # Caught up exactly: the tab's channel number is the room's.
+    assert a.stream.channel_seq == chat.current_seq(room.id)  # type: ignore[arg-type]
+    if bobs is not None:
+        assert bobs.shown_ids[-len(shown) :] == shown
+        assert_in_feed(room_app, room, [a, bobs])
+    else:
+        assert_in_feed(room_app, room, [a])
+
+    # And from then on, live.
+    mark = a.mark()
+    created = chat.create_message(room.id, bob.id, "after the burst")  # type: ignore[arg-type]
+    await room_app.quiet()
+    assert ops_of(a, mark) == [insert_op([created.id])]  # type: ignore[list-item]
+
+
+@pytest.mark.parametrize("where", ["before the history is read", "before the tab is activated"])
+@pytest.mark.parametrize("change", ["created", "updated", "deleted"])
+async def test_a_change_made_while_a_tab_joins_is_shown_once(
+    room_app: RoomApp, monkeypatch: pytest.MonkeyPatch, where: str, change: str
+) -> None:
+    # The exact windows of a join: after the room's number is read and before the history
+    # is (the history has the change, and it is replayed too: applied idempotently), and
+    # after the history went out and before the tab is added to the socket room (only the
+    # replay has it).
+    ann, bob = make_user("Ann"), make_user("Bob")
+    room = make_room("general")
+    ids = seed(room, [bob], 3)
+    bobs = await open_room(room_app, bob, room)
+
+    def publish() -> Any:
+        if change == "created":
+            return chat.create_message(room.id, bob.id, "while Ann joins")  # type: ignore[arg-type]
+        if change == "updated":
+            return chat.update_message(ids[-1], bob.id, "edited while Ann joins")  # type: ignore[arg-type]
+        return chat.delete_message(ids[0], bob.id)  # type: ignore[arg-type]
+
+    published = publish_at(monkeypatch, where, publish)
+    a = await open_room(room_app, ann, room)
+
+    assert len(published) == 1
+    expected = [m[0] for m in stored_messages(room.id)]
+    assert a.shown_ids == bobs.shown_ids == expected
+    assert [item["content"] for item in a.stream.items] == [m[3] for m in stored_messages(room.id)]
+    # The change, numbered 1, was replayed to Ann's socket alone, once.
+    replayed = [e for e in room_app.sio.emits if e.to == a.sid]
+    assert [(e.batch or {}).get("cseq") for e in replayed] == [1]
+    assert BatchOutcome.GAP not in a.outcomes
+    assert a.stream.channel_seq == 1
+    assert_in_feed(room_app, room, [a, bobs])
+
+
+async def test_a_tab_joining_as_the_last_member_leaves_still_gets_the_rooms_messages(
+    room_app: RoomApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ann, bob = make_user("Ann"), make_user("Bob")
+    room = make_room("general")
+    seed(room, [bob], 3)
+    bobs = await open_room(room_app, bob, room)
+    [bobs_follower] = room_app.follower_tasks(bobs.token)
+    original_join = room_feed.room_feeds.join
+
+    async def join_while_bob_leaves(*args: Any, **kwargs: Any) -> room_feed.RoomFeed:
+        feed = await original_join(*args, **kwargs)
+        # Bob closes his tab while Ann's follower is between joining the feed and taking
+        # its state lock (a real await: a lock wait, a Redis round trip).
+        room_app.processor._on_disconnect(bobs.token)
+        room_app.sio.disconnect(bobs.sid)
+        await asyncio.wait([bobs_follower])
+        return feed
+
+    with monkeypatch.context() as patch:
+        patch.setattr(room_feed.room_feeds, "join", join_while_bob_leaves)
+        a = await open_room(room_app, ann, room)
+    assert bobs_follower.cancelled()
+
+    mark = a.mark()
+    created = chat.create_message(room.id, bob.id, "Ann is still in the room")  # type: ignore[arg-type]
+    await room_app.quiet()
+    assert ops_of(a, mark) == [insert_op([created.id])]  # type: ignore[list-item]
+    assert_in_feed(room_app, room, [a])
+
+
+@pytest.mark.parametrize("where", ["concurrently", "before the tab is activated"])
+async def test_a_resync_pauses_only_that_tab_and_ends_with_the_right_list(
+    room_app: RoomApp, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    ann, bob, cat = make_user("Ann"), make_user("Bob"), make_user("Cat")
+    room = make_room("general")
+    seed(room, [bob, cat], 4)
+    a, b, c = [await open_room(room_app, user, room) for user in (ann, bob, cat)]
+    log = len(room_app.sio.membership_log)
+    marks = {tab.token: tab.mark() for tab in (a, b, c)}
+    if where == "concurrently":
+        # Bob and Cat keep sending while Ann's tab re-reads the room.
+        await asyncio.gather(
+            a.send(MessagesState.resync_stream, name=MESSAGES),
+            *(b.send(MessagesState.send, form={"content": f"Bob {n}"}) for n in range(3)),
+            *(c.send(MessagesState.send, form={"content": f"Cat {n}"}) for n in range(3)),
+        )
+    else:
+        # Sent after Ann's history went out, while she is not in the socket room.
+        published = publish_at(
+            monkeypatch,
+            where,
+            lambda: chat.create_message(room.id, bob.id, "while Ann is paused"),  # type: ignore[arg-type]
+        )
+        await a.send(MessagesState.resync_stream, name=MESSAGES)
+        assert len(published) == 1
+    await room_app.quiet()
+
+    stored = [m[0] for m in stored_messages(room.id)]
+    for tab in (a, b, c):
+        assert tab.shown_ids == stored
+        assert BatchOutcome.GAP not in tab.outcomes
+        assert tab.stream.channel_seq == chat.current_seq(room.id)  # type: ignore[arg-type]
+    # Only Ann's socket left the room and came back; Bob's and Cat's got every broadcast,
+    # in order, and no batch of their own.
+    membership = room_app.sio.membership_log[log:]
+    assert [(op, sid) for op, sid, _ in membership] == [("leave", a.sid), ("enter", a.sid)]
+    for tab in (b, c):
+        cseqs = [batch["cseq"] for batch in tab.channel_batches(marks[tab.token])]
+        assert cseqs == list(range(1, chat.current_seq(room.id) + 1))  # type: ignore[arg-type]
+        assert tab.own_batches(marks[tab.token]) == []
+    # Ann got one batch of her own: the latest page, bound to the room's channel.
+    [resync] = a.own_batches(marks[a.token])
+    assert resync["ops"][0] == ["reset"]
+    assert resync["ops"][-1][:2] == ["join", channel(room)]
+    assert_in_feed(room_app, room, [a, b, c])
+
+
+@pytest.mark.parametrize("reply_started", ["while the feed listened", "before the feed opened"])
+async def test_a_stale_generations_text_is_an_empty_channel_batch(
+    room_app: RoomApp, reply_started: str
+) -> None:
+    # A stopped or replaced attempt's late chunk (published after the new attempt claimed
+    # the reply): the feed uses its number, so nobody sees a gap, and shows nothing.
+    ann = make_user("Ann")
+    assistant = accounts.assistant_user()
+    room = make_room("general")
+    seed(room, [ann], 2)
+
+    def start_reply() -> int:
+        reply = chat.create_reply(room.id, assistant.id, ann.id)  # type: ignore[arg-type]
+        assert chat.claim_reply(reply.id, "gen-1") is not None  # type: ignore[arg-type]
+        assert chat.append_to_reply(reply.id, "gen-1", 0, "Hel")  # type: ignore[arg-type]
+        # Stopped and retried: a second attempt owns the reply.
+        chat.update_reply(reply.id, status=chat.QUEUED, content="")  # type: ignore[arg-type]
+        assert chat.claim_reply(reply.id, "gen-2") is not None  # type: ignore[arg-type]
+        return reply.id  # type: ignore[return-value]
+
+    if reply_started == "before the feed opened":
+        # The feed never saw the reply's events: it reads the generation from the database.
+        reply_id = start_reply()
+        a = await open_room(room_app, ann, room)
+    else:
+        a = await open_room(room_app, ann, room)
+        reply_id = start_reply()
+        await room_app.quiet()
+    assert a.stream.items[-1]["id"] == reply_id
+    assert a.stream.items[-1]["content"] == ""
+    mark, emitted = a.mark(), len(room_app.sio.emits)
+
+    pubsub.broker().publish(
+        chat.room_topic(room.id),  # type: ignore[arg-type]
+        {
+            "kind": "appended",
+            "message_id": reply_id,
+            "generation_id": "gen-1",
+            "offset": 3,
+            "text": "lo from the stopped attempt",
+        },
+    )
+    await room_app.quiet()
+    stale_cseq = chat.current_seq(room.id)  # type: ignore[arg-type]
+    assert a.channel_batches(mark) == [{"channel": channel(room), "cseq": stale_cseq, "ops": []}]
+    [emit] = room_app.sio.emits[emitted:]
+    assert emit.room == room_app.socket_room_of(room.id)
+    assert a.outcomes[-1] is BatchOutcome.APPLIED
+    assert a.stream.channel_seq == stale_cseq
+    assert a.stream.items[-1]["content"] == ""
+
+    # The current attempt's text follows without a gap.
+    mark = a.mark()
+    assert chat.append_to_reply(reply_id, "gen-2", 0, "New text")
+    await room_app.quiet()
+    [batch] = a.channel_batches(mark)
+    assert batch["cseq"] == stale_cseq + 1
+    assert batch["ops"] == [["append", dom(reply_id), "content", "New text", 0]]
+    assert a.outcomes[-1] is BatchOutcome.APPLIED
+    assert a.stream.items[-1]["content"] == "New text"
+    assert chat.get_message(reply_id).content == "New text"  # type: ignore[union-attr]
+
+
+async def test_a_resync_racing_a_room_switch_leaves_the_old_room(room_app: RoomApp) -> None:
+    # The browser asks for a resync (it saw a gap) just as the user opens another room:
+    # the resync's follow-up (`resume_feed`) runs after the switch's page load started,
+    # once the old room's follower has left. The tab must end in the new room only.
+    ann, bob = make_user("Ann"), make_user("Bob")
+    first, second = make_room("first"), make_room("second")
+    seed(first, [bob], 3)
+    second_ids = seed(second, [bob], 2)
+    a = await open_room(room_app, ann, first)
+    b = await open_room(room_app, bob, first)
+
+    await asyncio.gather(
+        a.send(MessagesState.resync_stream, name=MESSAGES),
+        a.navigate(f"/rooms/{second.id}"),
+    )
+    await room_app.quiet()
+
+    assert a.shown_ids == second_ids
+    assert a.stream.channel == channel(second)
+    assert_in_feed(room_app, second, [a])
+    assert_in_feed(room_app, first, [b])
+    mark = a.mark()
+    chat.create_message(first.id, bob.id, "not for Ann's tab any more")  # type: ignore[arg-type]
+    await room_app.quiet()
+    assert a.deltas[mark:] == []
+    # Once Bob leaves too, nobody is left in the first room: its feed closes.
+    await b.navigate("/rooms")
+    assert room_app.subscriber_count(first.id) == 0
+    assert room_feed.room_feeds.get(first.id) is None

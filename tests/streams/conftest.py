@@ -98,6 +98,8 @@ def run_python(deliveries: list[dict[str, Any]]) -> dict[str, Any]:
             "last_seq": s.last_seq,
             "epoch": s.epoch,
             "awaiting_reset": s.awaiting_reset,
+            "channel": s.channel,
+            "channel_seq": s.channel_seq,
         }
         for name, s in client.streams.items()
     }

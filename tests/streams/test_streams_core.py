@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from stream_chat.streams import StreamRecorder, StreamSpec
+from stream_chat.streams import StreamRecorder, StreamSpec, channel_batch
 from stream_chat.streams.core import validate_at, validate_limit
 
 M = StreamSpec("messages")
@@ -323,3 +323,218 @@ def test_pickled_size_flat_after_many_items() -> None:
         rec.take_batches()
     # Only the seq counter's digits may grow.
     assert len(pickle.dumps(rec)) <= baseline + 4
+
+
+# -- joins, channel batches, offset appends ------------------------------------
+
+
+def test_join_wire_shape_and_order() -> None:
+    rec = StreamRecorder()
+    rec.stream(M, [{"id": 1}], reset=True)
+    rec.join(M, "room-7", 12)
+    rec.insert(M, {"id": 2})
+    assert rec.pending_ops("messages") == [
+        ["reset"],
+        ["insert", -1, None, False, [["messages-1", {"id": 1}]]],
+        ["join", "room-7", 12],
+        # A join between two appending inserts keeps them apart (order matters).
+        ["insert", -1, None, False, [["messages-2", {"id": 2}]]],
+    ]
+    assert rec.take_batches()["messages"]["ops"][2] == ["join", "room-7", 12]
+
+
+def test_reset_after_join_drops_the_join() -> None:
+    rec = StreamRecorder()
+    rec.join(M, "room-7", 3)
+    rec.stream(M, [{"id": 1}], reset=True)
+    assert rec.pending_ops("messages") == [
+        ["reset"],
+        ["insert", -1, None, False, [["messages-1", {"id": 1}]]],
+    ]
+
+
+def test_join_is_not_merged_across() -> None:
+    rec = StreamRecorder()
+    rec.append_text(M, "messages-1", "content", "a")
+    rec.join(M, "r", 0)
+    rec.append_text(M, "messages-1", "content", "b")
+    assert rec.pending_ops("messages") == [
+        ["append", "messages-1", "content", "a"],
+        ["join", "r", 0],
+        ["append", "messages-1", "content", "b"],
+    ]
+
+
+@pytest.mark.parametrize(
+    ("channel", "cseq", "error"),
+    [
+        (None, 0, TypeError),
+        (7, 0, TypeError),
+        ("", 0, ValueError),
+        ("r", -1, ValueError),
+        ("r", True, TypeError),
+        ("r", 1.0, TypeError),
+        ("r", "1", TypeError),
+        ("r", None, TypeError),
+    ],
+)
+def test_join_validation(channel: Any, cseq: Any, error: type[Exception]) -> None:
+    rec = StreamRecorder()
+    with pytest.raises(error):
+        rec.join(M, channel, cseq)
+    assert not rec.has_pending()
+
+
+def test_take_ops_returns_and_clears_one_stream_without_seq() -> None:
+    rec = StreamRecorder()
+    other = StreamSpec("other")
+    rec.insert(M, {"id": 1})
+    rec.append_text(M, "messages-1", "content", "a", offset=0)
+    rec.insert(other, {"id": 2})
+    ops = rec.take_ops("messages")
+    assert ops == [
+        ["insert", -1, None, False, [["messages-1", {"id": 1}]]],
+        ["append", "messages-1", "content", "a", 0],
+    ]
+    assert rec.pending_ops("messages") == []
+    assert rec.take_ops("messages") == []
+    assert rec.take_ops("never") == []
+    assert rec.last_seq("messages") == 0
+    assert rec.epoch == ""
+    # The other stream is untouched and still numbered from 1.
+    batches = rec.take_batches()
+    assert list(batches) == ["other"]
+    assert batches["other"]["seq"] == 1
+    # Later recording does not write into the list handed out.
+    rec.append_text(M, "messages-1", "content", "b", offset=1)
+    assert ops[-1] == ["append", "messages-1", "content", "a", 0]
+
+
+def test_channel_batch_shape() -> None:
+    scratch = StreamRecorder()
+    scratch.insert(M, {"id": 1, "content": ""})
+    scratch.append_text(M, "messages-1", "content", "Hé😀", offset=0)
+    scratch.append_text(M, "messages-1", "content", "!", offset=3)
+    batch = channel_batch("room-7", 42, scratch.take_ops("messages"))
+    assert batch == {
+        "channel": "room-7",
+        "cseq": 42,
+        "ops": [
+            ["insert", -1, None, False, [["messages-1", {"id": 1, "content": ""}]]],
+            ["append", "messages-1", "content", "Hé😀!", 0],
+        ],
+    }
+    assert "seq" not in batch and "epoch" not in batch
+    assert json.loads(json.dumps(batch)) == batch
+    # An empty batch is allowed: it still moves every tab's cseq on.
+    assert channel_batch("room-7", 43, []) == {"channel": "room-7", "cseq": 43, "ops": []}
+
+
+@pytest.mark.parametrize(
+    ("channel", "cseq", "ops", "error"),
+    [
+        (None, 1, [], TypeError),
+        ("", 1, [], ValueError),
+        ("r", 0, [], ValueError),
+        ("r", -3, [], ValueError),
+        ("r", True, [], TypeError),
+        ("r", "2", [], TypeError),
+        ("r", 1, [["reset"]], ValueError),
+        ("r", 1, [["delete", "x"], ["join", "r2", 4]], ValueError),
+        ("r", 1, [("delete", "x")], TypeError),
+        ("r", 1, [[]], TypeError),
+        ("r", 1, ["delete"], TypeError),
+    ],
+)
+def test_channel_batch_validation(channel: Any, cseq: Any, ops: Any, error: type) -> None:
+    with pytest.raises(error):
+        channel_batch(channel, cseq, ops)
+
+
+def test_reset_recorded_for_a_channel_is_refused() -> None:
+    scratch = StreamRecorder()
+    scratch.stream(M, [{"id": 1}], reset=True)
+    with pytest.raises(ValueError, match="reset"):
+        channel_batch("r", 1, scratch.take_ops("messages"))
+
+
+def test_offset_append_wire_shape_and_validation() -> None:
+    rec = StreamRecorder()
+    rec.append_text(M, "messages-1", "content", "a", offset=0)
+    rec.append_text(M, "messages-2", "content", "b")
+    assert rec.pending_ops("messages") == [
+        ["append", "messages-1", "content", "a", 0],
+        # A plain append keeps today's four elements.
+        ["append", "messages-2", "content", "b"],
+    ]
+    for bad, error in [(-1, ValueError), (True, TypeError), (1.0, TypeError), ("1", TypeError)]:
+        with pytest.raises(error):
+            rec.append_text(M, "messages-1", "content", "x", offset=bad)
+    # Empty text records nothing, with or without an offset.
+    rec.append_text(M, "messages-1", "content", "", offset=5)
+    assert len(rec.pending_ops("messages")) == 2
+
+
+def test_offset_appends_merge_only_when_they_continue() -> None:
+    rec = StreamRecorder()
+    rec.append_text(M, "m1", "content", "Hel", offset=10)
+    rec.append_text(M, "m1", "content", "lo", offset=13)  # 10 + len("Hel"): merged
+    rec.append_text(M, "m1", "content", "!", offset=14)  # not 15: kept apart
+    rec.append_text(M, "m1", "content", "?", offset=14)  # not 15 either
+    assert rec.pending_ops("messages") == [
+        ["append", "m1", "content", "Hello", 10],
+        ["append", "m1", "content", "!", 14],
+        ["append", "m1", "content", "?", 14],
+    ]
+
+
+def test_offset_merge_counts_code_points() -> None:
+    rec = StreamRecorder()
+    rec.append_text(M, "m1", "content", "😀é", offset=0)
+    rec.append_text(M, "m1", "content", "👍🏽", offset=2)  # two code points before it
+    rec.append_text(M, "m1", "content", "x", offset=4)
+    rec.append_text(M, "m1", "content", "y", offset=len("😀é👍🏽x".encode("utf-16-le")) // 2)
+    assert rec.pending_ops("messages") == [
+        ["append", "m1", "content", "😀é👍🏽x", 0],
+        # A UTF-16 offset (what JS `.length` would say) does not continue it.
+        ["append", "m1", "content", "y", 8],
+    ]
+
+
+def test_offset_and_plain_appends_never_merge() -> None:
+    rec = StreamRecorder()
+    rec.append_text(M, "m1", "content", "a")
+    rec.append_text(M, "m1", "content", "b", offset=1)
+    rec.append_text(M, "m1", "content", "c")
+    rec.append_text(M, "m1", "content", "d")
+    assert rec.pending_ops("messages") == [
+        ["append", "m1", "content", "a"],
+        ["append", "m1", "content", "b", 1],
+        ["append", "m1", "content", "cd"],
+    ]
+
+
+def test_offset_appends_merge_per_item_and_field_with_the_latest_only() -> None:
+    rec = StreamRecorder()
+    for n, token in enumerate("abc"):
+        rec.append_text(M, "m1", "content", token, offset=n)
+        rec.append_text(M, "m2", "content", token.upper(), offset=n)
+    # Continues the first m1 append but not the latest one: must not merge.
+    rec.append_text(M, "m1", "content", "z", offset=1)
+    assert rec.pending_ops("messages") == [
+        ["append", "m1", "content", "abc", 0],
+        ["append", "m2", "content", "ABC", 0],
+        ["append", "m1", "content", "z", 1],
+    ]
+
+
+def test_pickle_keeps_joins_and_offset_appends() -> None:
+    rec = StreamRecorder()
+    rec.join(M, "room", 3)
+    rec.append_text(M, "m1", "content", "a", offset=2)
+    clone = pickle.loads(pickle.dumps(rec))
+    assert clone == rec
+    assert clone.pending_ops("messages") == [
+        ["join", "room", 3],
+        ["append", "m1", "content", "a", 2],
+    ]

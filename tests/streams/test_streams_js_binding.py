@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from stream_chat.streams import StreamRecorder, StreamSpec
+from stream_chat.streams import StreamRecorder, StreamSpec, channel_batch
 
 VAR = "stream_batches_rx_state_"  # how Reflex 0.10.1 names the var in snapshots
 RESYNC = "app_state.chat_state.stream_resync"
@@ -39,6 +39,12 @@ class Page:
     def flush_delta(self, **other_vars: Any) -> dict[str, Any]:
         """The delta the binding would send: this flush's batches."""
         return {self.var: self.recorder.take_batches(), **other_vars}
+
+    def channel_delta(self, stream: str, channel: str, cseq: int, record: Any) -> dict[str, Any]:
+        """A channel batch as the server broadcasts it: same var, same delta shape."""
+        scratch = StreamRecorder()
+        record(scratch, StreamSpec(stream))
+        return {self.var: {stream: channel_batch(channel, cseq, scratch.take_ops(stream))}}
 
     def dispatch(self, *deltas: dict[str, Any], substate: str | None = None) -> None:
         self.js.call(
@@ -260,3 +266,87 @@ def test_resending_the_same_content_keeps_identity(js: Any) -> None:
     assert steps[4]["kept"] == ["m-2", "m-1"]
     assert out["dom_ids"] == ["m-2", "m-1"]
     assert out["notified"] == 3
+
+
+def _insert(i: int, **fields: Any) -> Any:
+    return lambda rec, spec: rec.insert(spec, {"id": i, **fields})
+
+
+def test_channel_batch_in_snapshot_is_applied_once(page: Page) -> None:
+    page.render()
+    page.record("messages", "stream", [{"id": 1}], reset=True)
+    page.record("messages", "join", "room-1", 0)
+    page.dispatch(page.flush_delta())
+    assert page.notifications() == 1
+    first = page.channel_delta("messages", "room-1", 1, _insert(2, text=""))
+    page.dispatch(first)
+    # Other vars of the substate change: the same channel batch is still in the
+    # snapshot and must not be applied again.
+    page.dispatch({"typing_rx_state_": ["bob"]}, {"typing_rx_state_": []})
+    second = page.channel_delta(
+        "messages",
+        "room-1",
+        2,
+        lambda rec, spec: rec.append_text(spec, "messages-2", "text", "Hi😀", offset=0),
+    )
+    page.dispatch(second)
+    # The first batch again (a re-broadcast): a duplicate, nothing changes.
+    page.dispatch(first)
+    # Another room's broadcast on the same socket: ignored.
+    page.dispatch(page.channel_delta("messages", "room-2", 3, _insert(9)))
+    # The tab's own batches go on with their own seq, undisturbed.
+    page.record("messages", "append_text", "messages-2", "text", "!", offset=3)
+    page.dispatch(page.flush_delta())
+    after = page.render()
+    assert after["items"] == [
+        {"id": 1, "dom_id": "messages-1"},
+        {"id": 2, "dom_id": "messages-2", "text": "Hi😀!"},
+    ]
+    # One notification per batch that changed something: own 1, channel 1 and
+    # 2, own 2. The re-broadcast, the other room and the other vars: none.
+    assert page.notifications() == 4
+    assert page.events() == []
+
+
+def test_channel_gap_sends_one_resync_and_waits_for_reset(page: Page) -> None:
+    page.render()
+    page.record("messages", "stream", [{"id": 1}], reset=True)
+    page.record("messages", "join", "room-1", 0)
+    page.dispatch(page.flush_delta())
+    page.dispatch(page.channel_delta("messages", "room-1", 1, _insert(2)))
+    # cseq 2 is lost on the way; 3 and 4 arrive.
+    for cseq in (3, 4):
+        page.dispatch(page.channel_delta("messages", "room-1", cseq, _insert(cseq + 1)))
+    assert page.events() == [{"name": RESYNC, "payload": {"name": "messages"}}]
+    # While waiting: neither broadcasts (even the next cseq) nor the tab's own
+    # non-reset batches apply, and no second resync is asked for.
+    page.dispatch(page.channel_delta("messages", "room-1", 2, _insert(3)))
+    page.record("messages", "insert", {"id": 8})
+    page.dispatch(page.flush_delta())
+    page.dispatch(page.channel_delta("messages", "room-1", 5, _insert(6)))
+    assert page.events() == []
+    assert page.render()["dom_ids"] == ["messages-1", "messages-2"]
+    # The server answers with the tab's own reset batch, joined at cseq 5.
+    page.record("messages", "stream", [{"id": i} for i in range(1, 7)], reset=True)
+    page.record("messages", "join", "room-1", 5)
+    page.dispatch(page.flush_delta())
+    page.dispatch(page.channel_delta("messages", "room-1", 6, _insert(7)))
+    assert page.render()["dom_ids"] == [f"messages-{i}" for i in range(1, 8)]
+    assert page.events() == []
+    # Back in sync: the next channel gap asks again, once.
+    page.dispatch(page.channel_delta("messages", "room-1", 8, _insert(9)))
+    page.dispatch(page.channel_delta("messages", "room-1", 9, _insert(10)))
+    assert page.events() == [{"name": RESYNC, "payload": {"name": "messages"}}]
+
+
+def test_reset_unbinds_the_channel_in_the_browser(page: Page) -> None:
+    page.render()
+    page.record("messages", "stream", [{"id": 1}], reset=True)
+    page.record("messages", "join", "room-1", 0)
+    page.dispatch(page.flush_delta())
+    # The tab moves away (a reset without a join): the room's broadcasts stop applying.
+    page.record("messages", "stream", [{"id": 5}], reset=True)
+    page.dispatch(page.flush_delta())
+    page.dispatch(page.channel_delta("messages", "room-1", 1, _insert(2)))
+    assert page.render()["dom_ids"] == ["messages-5"]
+    assert page.events() == []

@@ -46,6 +46,12 @@ def append(target: Any, field: str, text: str) -> tuple[str, tuple[Any, ...], di
     return ("append_text", (target, field, text), {})
 
 
+def append_at(
+    target: Any, field: str, text: str, offset: int
+) -> tuple[str, tuple[Any, ...], dict[str, Any]]:
+    return ("append_text", (target, field, text), {"offset": offset})
+
+
 def run(script: list[Any], client_impl: Any, spec: StreamSpec = M) -> dict[str, Any]:
     recorder = StreamRecorder()
     deliveries = []
@@ -338,6 +344,133 @@ ROWS: list[tuple[str, list[Any], list[str], dict[str, dict[str, Any]]]] = [
         ],
         ids(1, 2),
         {"m-1": {"content": "ab"}, "m-2": {"content": "xy"}},
+    ),
+    # append_text(..., offset=n): item[field] = current[:n] + text, in code
+    # points; nothing when the client holds fewer than n.
+    (
+        "append-offset-at-end",
+        [stream([item(1, content="He")]), FLUSH, append_at("m-1", "content", "llo", 2)],
+        ids(1),
+        {"m-1": {"content": "Hello"}},
+    ),
+    (
+        "append-offset-redelivered-is-idempotent",
+        [
+            stream([item(1, content="He")]),
+            FLUSH,
+            append_at("m-1", "content", "llo", 2),
+            FLUSH,
+            append_at("m-1", "content", "llo", 2),
+            append_at("m-1", "content", "llo", 2),
+        ],
+        ids(1),
+        {"m-1": {"content": "Hello"}},
+    ),
+    (
+        "append-offset-out-of-order-ignored",
+        [
+            stream([item(1, content="He")]),
+            FLUSH,
+            append_at("m-1", "content", "world", 6),
+            FLUSH,
+            append_at("m-1", "content", "llo ", 2),
+        ],
+        ids(1),
+        {"m-1": {"content": "Hello "}},
+    ),
+    (
+        "append-offset-rewrites-the-tail",
+        [stream([item(1, content="Hello world")]), FLUSH, append_at("m-1", "content", "!", 5)],
+        ids(1),
+        {"m-1": {"content": "Hello!"}},
+    ),
+    (
+        "append-offset-merged-tokens",
+        [
+            stream([item(1, content="")]),
+            FLUSH,
+            *[append_at("m-1", "content", t, n) for n, t in enumerate("abc")],
+        ],
+        ids(1),
+        {"m-1": {"content": "abc"}},
+    ),
+    (
+        "append-offset-then-plain",
+        [
+            stream([item(1, content="x")]),
+            FLUSH,
+            append_at("m-1", "content", "ab", 0),
+            append("m-1", "content", "c"),
+            append_at("m-1", "content", "d", 3),
+        ],
+        ids(1),
+        {"m-1": {"content": "abcd"}},
+    ),
+    (
+        "append-offset-missing-field-at-0",
+        [stream(items(1)), FLUSH, append_at("m-1", "content", "y", 0)],
+        ids(1),
+        {"m-1": {"content": "y"}},
+    ),
+    (
+        "append-offset-missing-field-past-end",
+        [stream(items(1)), FLUSH, append_at("m-1", "content", "y", 1)],
+        ids(1),
+        {"m-1": {}},
+    ),
+    (
+        "append-offset-null-field",
+        [stream([item(1, content=None)]), FLUSH, append_at("m-1", "content", "y", 0)],
+        ids(1),
+        {"m-1": {"content": "y"}},
+    ),
+    (
+        "append-offset-non-string-field",
+        [stream([item(1, n=5)]), FLUSH, append_at("m-1", "n", "y", 0)],
+        ids(1),
+        {"m-1": {"n": 5}},
+    ),
+    (
+        "append-offset-unknown-id",
+        [stream([item(1, content="x")]), FLUSH, append_at("m-9", "content", "y", 0)],
+        ids(1),
+        {"m-1": {"content": "x"}},
+    ),
+    # Offsets count code points: an emoji is one (two UTF-16 units in JS).
+    (
+        "append-offset-after-emoji",
+        [stream([item(1, content="a😀")]), FLUSH, append_at("m-1", "content", "b", 2)],
+        ids(1),
+        {"m-1": {"content": "a😀b"}},
+    ),
+    (
+        "append-offset-cuts-before-emoji",
+        [stream([item(1, content="a😀b")]), FLUSH, append_at("m-1", "content", "c", 1)],
+        ids(1),
+        {"m-1": {"content": "ac"}},
+    ),
+    (
+        "append-offset-past-emoji-text-ignored",
+        # 2 code points, 3 UTF-16 units: offset 3 is past the end.
+        [stream([item(1, content="a😀")]), FLUSH, append_at("m-1", "content", "b", 3)],
+        ids(1),
+        {"m-1": {"content": "a😀"}},
+    ),
+    (
+        "append-offset-emoji-tokens",
+        [
+            stream([item(1, content="")]),
+            FLUSH,
+            append_at("m-1", "content", "🎉", 0),
+            FLUSH,
+            append_at("m-1", "content", "é😀", 1),
+            append_at("m-1", "content", "👍🏽", 3),
+            FLUSH,
+            append_at("m-1", "content", "👍🏽", 3),
+            append_at("m-1", "content", "!", 5),
+        ],
+        ids(1),
+        {"m-1": {"content": "🎉é😀👍🏽!"}},
     ),
     (
         "append-after-delete-is-noop",

@@ -231,6 +231,47 @@ def test_is_loaded_and_is_empty() -> None:
             {"id": 1, "dom_id": "m-1", "c": "x"},
             id="unknown-op-skipped",
         ),
+        # Offset appends the recorder never emits (or emits differently).
+        pytest.param(
+            [["append", "m-1", "c", "x", None], ["append", "m-1", "c", "y", None]],
+            {"id": 1, "dom_id": "m-1", "c": "xy"},
+            id="offset-null-is-plain",
+        ),
+        pytest.param(
+            [["append", "m-1", "c", "ab", 0], ["append", "m-1", "c", "", 1]],
+            {"id": 1, "dom_id": "m-1", "c": "ab"},
+            id="offset-empty-text-does-not-truncate",
+        ),
+        pytest.param(
+            [
+                ["append", "m-1", "c", "ab", 0],
+                ["append", "m-1", "c", "x", -1],
+                ["append", "m-1", "c", "x", "1"],
+                ["append", "m-1", "c", "x", True],
+                ["append", "m-1", "c", "x", 1.5],
+            ],
+            {"id": 1, "dom_id": "m-1", "c": "ab"},
+            id="offset-invalid-does-nothing",
+        ),
+        pytest.param(
+            [["append", "m-1", "dom_id", "x", 0]], {"id": 1, "dom_id": "m-1"}, id="offset-dom-id"
+        ),
+        # A lone surrogate counts as one code point in both implementations.
+        pytest.param(
+            [["append", "m-1", "c", "\ud83dX", 0], ["append", "m-1", "c", "y", 1]],
+            {"id": 1, "dom_id": "m-1", "c": "\ud83dy"},
+            id="offset-lone-surrogate",
+        ),
+        pytest.param(
+            [["append", "m-1", "c", "X\ud83d", 0], ["append", "m-1", "c", "y", 2]],
+            {"id": 1, "dom_id": "m-1", "c": "X\ud83dy"},
+            id="offset-trailing-lone-surrogate",
+        ),
+        pytest.param(
+            [["append", "m-1", "c", "\U0001f600\U0001f600", 0], ["append", "m-1", "c", "y", 1]],
+            {"id": 1, "dom_id": "m-1", "c": "\U0001f600y"},
+            id="offset-between-emoji",
+        ),
     ],
 )
 def test_raw_append_ops(client_impl: Any, ops: list[Any], expected: dict[str, Any]) -> None:

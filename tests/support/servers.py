@@ -1,6 +1,7 @@
 """Start and stop the real app for end-to-end tests: prod mode, bound to 127.0.0.1 only."""
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -39,6 +40,13 @@ class AppServer:
     base_url: str
     log_path: Path
     database_url: str
+    project_dir: Path
+
+    def frontend(self):
+        """What this app's browser bundle knows (its own build, not the project's)."""
+        from tests.support.reflex_client import Frontend
+
+        return Frontend.load(self.project_dir / ".web")
 
     def stop(self) -> None:
         # reflex starts children (the web server's workers); the whole process group goes.
@@ -54,10 +62,29 @@ class AppServer:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
 
+# What a running app needs of the project; a copy of it is where each test app runs.
+_NOT_COPIED = shutil.ignore_patterns(
+    ".git", ".venv", ".states", ".hypothesis", "test-artifacts", "__pycache__", "*.db*"
+)
+
+
+def isolated_project(workdir: Path) -> Path:
+    """A private copy of the project (its `.web` build included) for one app to run in.
+
+    A production build writes the backend's port into `.web`: two apps built in the same
+    folder would send one's pages to the other's port.
+    """
+    copy = workdir / "project"
+    if not copy.exists():
+        shutil.copytree(PROJECT_ROOT, copy, ignore=_NOT_COPIED, symlinks=True)
+    return copy
+
+
 def start_app(
     database_url: str, log_path: Path, extra_env: dict[str, str] | None = None
 ) -> AppServer:
     port = free_port()
+    project = isolated_project(log_path.parent)
     env = {**os.environ, **REFLEX_ENV, "DATABASE_URL": database_url, **(extra_env or {})}
     command = [
         str(BIN / "reflex"),
@@ -72,13 +99,13 @@ def start_app(
     log = log_path.open("wb")
     process = subprocess.Popen(
         command,
-        cwd=PROJECT_ROOT,
+        cwd=project,
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
-    server = AppServer(process, f"http://127.0.0.1:{port}", log_path, database_url)
+    server = AppServer(process, f"http://127.0.0.1:{port}", log_path, database_url, project)
     try:
         wait_until_serving(server, timeout=600)
     except BaseException:

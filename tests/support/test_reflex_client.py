@@ -71,7 +71,7 @@ def test_logged_in_client_gets_the_room_page_state(
     app: tuple[AppServer, str], session_cookies: dict[str, dict[str, str]]
 ) -> None:
     async def scenario() -> ReflexClient:
-        async with ReflexClient() as client:
+        async with ReflexClient(frontend=app[0].frontend()) as client:
             await client.connect(app[0].base_url, ROOM_PATH, session_cookies["ada@streamchat.io"])
             await client.wait_hydrated(timeout=15)
             return client
@@ -95,13 +95,13 @@ def test_logged_in_client_gets_the_room_page_state(
 @pytest.mark.timeout(900)
 def test_client_without_the_cookie_is_sent_to_login(app: tuple[AppServer, str]) -> None:
     async def scenario() -> ReflexClient:
-        async with ReflexClient() as client:
+        async with ReflexClient(frontend=app[0].frontend()) as client:
             await client.connect(app[0].base_url, ROOM_PATH)
             await client.wait_for(lambda c: bool(c.redirects()) and c.hydrated, timeout=15)
             return client
 
     async def following() -> ReflexClient:
-        async with ReflexClient(follow_redirects=True) as client:
+        async with ReflexClient(follow_redirects=True, frontend=app[0].frontend()) as client:
             await client.connect(app[0].base_url, ROOM_PATH)
             await client.wait_for(lambda c: c.path.startswith("/login") and c.hydrated, 15)
             return client
@@ -135,6 +135,7 @@ def test_fifty_clients_connect_at_once_and_each_gets_its_own_state(
             app[0].base_url,
             ROOM_PATH,
             [session_cookies[email] for _, email in users],
+            frontend=app[0].frontend(),
             hydrate_timeout=60,
         )
         elapsed = time.monotonic() - started
