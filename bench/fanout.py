@@ -31,13 +31,10 @@ The exit code is 0 whatever the results (like ``bench/stream_wire.py``).
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
-import json
 import math
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -47,34 +44,34 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-INVOKED_FROM = Path.cwd()
-# binding.py resolves rx.asset("streams.js") against the working directory at import time,
-# and the client reads the compiled frontend from ./.web.
-os.chdir(PROJECT_ROOT)
-if str(PROJECT_ROOT) not in sys.path:
-    sys.path.insert(0, str(PROJECT_ROOT))
-
-import redis  # noqa: E402
-
-from seeds.data import USERS  # noqa: E402
-from stream_chat import accounts, repo  # noqa: E402
-from stream_chat.state.messages import MESSAGES, MessagesState  # noqa: E402
-from stream_chat.state.session import SESSION_COOKIE  # noqa: E402
-from stream_chat.streams import BatchOutcome, ClientStream  # noqa: E402
-from tests.support.databases import fresh_postgres_database  # noqa: E402
-from tests.support.reflex_client import (  # noqa: E402
-    STREAM_BATCHES,
-    ReflexClient,
-    connect_many,
-    handler_name,
+# First: makes the project root the working directory and puts it on sys.path.
+from common import (
+    CpuWindow,
+    close_all,
+    fmt,
+    group_stats,
+    is_reset,
+    load_average,
+    machine_json,
+    messages_batch,
+    open_room,
+    parse_args,
+    session_cookies,
+    write_json,
 )
-from tests.support.servers import AppServer, prepared_database, start_app  # noqa: E402
+
+# isort: split
+import redis
+
+from stream_chat.state.messages import MessagesState
+from stream_chat.streams import BatchOutcome, ClientStream
+from tests.support.databases import fresh_postgres_database
+from tests.support.reflex_client import ReflexClient, handler_name
+from tests.support.servers import AppServer, prepared_database, start_app
 
 ROOM_PATH = "/rooms/1"
 REDIS_URL = "redis://127.0.0.1:6379/4"
 POSTGRES_DB = "stream_chat_bench"
-MESSAGES_STATE = MessagesState.get_full_name()
 SEND = handler_name(MessagesState.send)
 
 TARGET_K, TARGET_RATE, TARGET_P99_MS = 200, 10.0, 150.0
@@ -128,91 +125,7 @@ QUICK = Plan(
 )
 
 
-# CPU accounting from /proc (Linux), to say who used the cores during a config.
-
-CLOCK_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-
-
-def _stat_fields(pid: int | str) -> list[str] | None:
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return text.rpartition(")")[2].split()  # [state, ppid, pgrp, ..., utime @11, stime @12]
-
-
-def group_cpu_seconds(pgid: int) -> float:
-    """User + system CPU of the live processes in a process group (the app and its workers)."""
-    total = 0
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        fields = _stat_fields(entry.name)
-        if fields and len(fields) > 12 and fields[2] == str(pgid):
-            total += int(fields[11]) + int(fields[12])
-    return total / CLOCK_TICK
-
-
-def machine_busy_seconds() -> tuple[float, float]:
-    """(busy, total) CPU seconds of the whole machine since boot, all cores."""
-    try:
-        values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-    except (OSError, ValueError):
-        return 0.0, 0.0
-    idle = values[3] + (values[4] if len(values) > 4 else 0)
-    total = sum(values[:8])
-    return (total - idle) / CLOCK_TICK, total / CLOCK_TICK
-
-
-@dataclass
-class CpuWindow:
-    server_pgid: int
-    wall: float = 0.0
-    server: float = 0.0
-    bench: float = 0.0
-    machine_busy: float = 0.0
-    machine_total: float = 0.0
-
-    def __enter__(self) -> CpuWindow:
-        self._start = (
-            time.monotonic(),
-            group_cpu_seconds(self.server_pgid),
-            time.process_time(),
-            *machine_busy_seconds(),
-        )
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        wall, server, bench, busy, total = self._start
-        self.wall = time.monotonic() - wall
-        self.server = group_cpu_seconds(self.server_pgid) - server
-        self.bench = time.process_time() - bench
-        self.machine_busy = machine_busy_seconds()[0] - busy
-        self.machine_total = machine_busy_seconds()[1] - total
-
-    def percents(self) -> dict[str, float]:
-        """In % of one core: the app, this process, everything else (Redis, PostgreSQL and
-        whatever else runs on the machine); the machine's busy share in % of all cores."""
-        wall = self.wall or 1.0
-        other = max(self.machine_busy - self.server - self.bench, 0.0)
-        return {
-            "server_cpu_pct": round(100 * self.server / wall, 1),
-            "bench_cpu_pct": round(100 * self.bench / wall, 1),
-            "other_cpu_pct": round(100 * other / wall, 1),
-            "machine_busy_pct": round(100 * self.machine_busy / (self.machine_total or 1.0), 1),
-        }
-
-
 # Reading what each tab received
-
-
-def is_reset(batch: dict[str, Any]) -> bool:
-    ops = batch.get("ops") or []
-    return bool(ops) and bool(ops[0]) and ops[0][0] == "reset"
-
-
-def has_history(client: ReflexClient) -> bool:
-    return any(is_reset(batch) for batch in client.stream_batches(MESSAGES_STATE, MESSAGES))
 
 
 @dataclass
@@ -227,9 +140,8 @@ class Tab:
     def feed(self) -> None:
         updates = self.client.updates
         while self.applied < len(updates):
-            values = updates[self.applied].delta.get(MESSAGES_STATE)
+            batch = messages_batch(updates[self.applied])
             self.applied += 1
-            batch = (values or {}).get(STREAM_BATCHES, {}).get(MESSAGES)
             if batch:
                 outcome = self.shown.apply_batch(batch)
                 if outcome is not BatchOutcome.APPLIED:
@@ -258,9 +170,8 @@ class Reception:
         while self.scanned < len(updates):
             update = updates[self.scanned]
             self.scanned += 1
-            values = update.delta.get(MESSAGES_STATE)
-            batch = (values or {}).get(STREAM_BATCHES, {}).get(MESSAGES)
-            if not batch:
+            batch = messages_batch(update)
+            if batch is None:
                 continue
             if is_reset(batch):
                 self.resets += 1
@@ -417,7 +328,7 @@ async def run_config(
     sent_at: list[float] = []
     lag = 0.0
     wall_offset = time.time() - time.monotonic()
-    with CpuWindow(server_pgid) as cpu:
+    with CpuWindow({"server": server_pgid}) as cpu:
         start = time.monotonic() + 0.05
         async with asyncio.timeout(count / rate + 30):
             for n in range(count):
@@ -441,7 +352,7 @@ async def run_config(
         await asyncio.sleep(SETTLE)
         for tab, reception in zip(tabs, receptions, strict=True):
             reception.scan(tab.client)
-    result.cpu = cpu.percents()
+    result.cpu = {**cpu.percents(), **cpu.machine_percents()}
     result.send_lag_max_ms = round(lag * 1000, 1)
     result.send_span_s = round(sent_at[-1] - sent_at[0], 2) if sent_at else math.nan
 
@@ -499,31 +410,14 @@ async def open_tabs(
     server: AppServer, jars: list[dict[str, str]], first: int, count: int
 ) -> list[Tab]:
     """`count` more tabs on the room (cookies in turn from user `first`), each with its history."""
-    base_url, frontend = server.base_url, server.frontend()
     cookies = [jars[(first + n) % len(jars)] for n in range(count)]
-    clients = await connect_many(
-        base_url,
-        ROOM_PATH,
-        cookies,
-        frontend=frontend,
-        concurrency=CONNECT_CONCURRENCY,
-        hydrate_timeout=JOIN_TIMEOUT,
+    clients = await open_room(
+        server, ROOM_PATH, cookies, concurrency=CONNECT_CONCURRENCY, timeout=JOIN_TIMEOUT
     )
-    try:
-        await asyncio.gather(*(c.wait_for(has_history, JOIN_TIMEOUT) for c in clients))
-    except BaseException:
-        await close_all(clients)
-        raise
     tabs = [Tab(client) for client in clients]
     for tab in tabs:
         tab.feed()  # the history: not counted as an anomaly
     return tabs
-
-
-async def close_all(clients: Sequence[ReflexClient]) -> None:
-    with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(30):
-            await asyncio.gather(*(c.close() for c in clients), return_exceptions=True)
 
 
 async def run_mode(
@@ -607,28 +501,9 @@ async def run_mode(
         await close_all([tab.client for tab in tabs + senders])
 
 
-def session_cookies(database_url: str) -> list[dict[str, str]]:
-    """A logged-in browser's cookie jar per seeded user, in the app's database."""
-    repo.configure(database_url)
-    try:
-        jars = []
-        for _, email in USERS:
-            user = accounts.get_user_by_email(email)
-            if user is None:
-                raise RuntimeError(f"seeded user {email} missing")
-            jars.append({SESSION_COOKIE: accounts.create_session_token(user)})
-        return jars
-    finally:
-        repo.engine().dispose()
-
-
 def backend_processes(pgid: int) -> int:
     """Processes in the app's process group (supervisor, workers, frontend server)."""
-    count = 0
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and (fields := _stat_fields(entry.name)) and fields[2] == str(pgid):
-            count += 1
-    return count
+    return sum(1 for _ in group_stats(pgid))
 
 
 def run_one_mode(mode: str, plan: Plan, workdir: Path, deadline: float) -> ModeResult:
@@ -647,7 +522,7 @@ def run_one_mode(mode: str, plan: Plan, workdir: Path, deadline: float) -> ModeR
     server: AppServer | None = None
     try:
         prepared_database(database_url)
-        jars = session_cookies(database_url)
+        jars = [jar for _, jar in session_cookies(database_url)]
         started = time.monotonic()
         server = start_app(database_url, log_path, extra_env=extra_env)
         result.workers = f"{backend_processes(server.process.pid)} processes in the app's group"
@@ -679,10 +554,6 @@ HEADER = (
     f"{'deliv/s':>8}{'create':>12}{'fan-out':>12}{'msg/upd':>8}{'lag':>5}"
     f"{'srv%':>5}{'bench%':>7}{'other%':>7}  check"
 )
-
-
-def fmt(value: float, digits: int = 1) -> str:
-    return "-" if isinstance(value, float) and math.isnan(value) else f"{value:.{digits}f}"
 
 
 def row(config: ConfigResult) -> str:
@@ -776,7 +647,7 @@ def print_summary(modes: list[ModeResult], plan: Plan, elapsed: float) -> None:
             print(f"  {mode.mode} error: {mode.error}")
             if mode.server_log:
                 print("  server log tail:\n" + mode.server_log)
-    load = os.getloadavg() if hasattr(os, "getloadavg") else (math.nan,) * 3
+    load = load_average()
     print(
         f"\nTotal {elapsed:.0f} s. Machine: {os.cpu_count()} cores, load average "
         f"{load[0]:.2f}/{load[1]:.2f}/{load[2]:.2f}; clients and app share it, so the "
@@ -785,10 +656,7 @@ def print_summary(modes: list[ModeResult], plan: Plan, elapsed: float) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="a short smoke run (< 1 minute)")
-    parser.add_argument("--json", type=Path, metavar="PATH", help="also write results as JSON")
-    args = parser.parse_args(argv)
+    args = parse_args(__doc__, argv)
     plan = QUICK if args.quick else FULL
     began = time.monotonic()
     deadline = began + plan.budget
@@ -811,12 +679,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.json is not None:
         data = {
             "plan": asdict(plan),
-            "machine": {
-                "cpu_count": os.cpu_count(),
-                "load_average_before": load_before,
-                "load_average_after": os.getloadavg(),
-                "python": platform.python_version(),
-            },
+            "machine": machine_json(load_before),
             "elapsed_s": round(elapsed, 1),
             "modes": [
                 {
@@ -833,9 +696,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 for mode in modes
             ],
         }
-        path = INVOKED_FROM / args.json
-        path.write_text(json.dumps(data, indent=2) + "\n")
-        print(f"JSON written to {path}")
+        write_json(data, args.json)
     return 0
 
 

@@ -52,7 +52,6 @@ reply is reported. The exit code is 0 whatever the results.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import bisect
 import contextlib
@@ -60,7 +59,6 @@ import itertools
 import json
 import math
 import os
-import platform
 import random
 import statistics
 import sys
@@ -71,39 +69,33 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-INVOKED_FROM = Path.cwd()
-# binding.py resolves rx.asset("streams.js") against the working directory at import time,
-# and the client reads the compiled frontend from ./.web.
-os.chdir(PROJECT_ROOT)
-if str(PROJECT_ROOT) not in sys.path:
-    sys.path.insert(0, str(PROJECT_ROOT))
-
-import openai  # noqa: E402
-from engineio import packet as eio_packet  # noqa: E402
-from reflex.app import _sio_dumps, _sio_loads  # noqa: E402
-from reflex_base.config import get_config  # noqa: E402
-from reflex_base.constants.event import SocketEvent  # noqa: E402
-from socketio import packet as sio_packet  # noqa: E402
-
-from seeds.data import USERS  # noqa: E402
-from stream_chat import accounts, repo  # noqa: E402
-from stream_chat.assistant import DEFAULT_SYSTEM_PROMPT, AssistantConfig  # noqa: E402
-from stream_chat.state.messages import MESSAGES, MessagesState  # noqa: E402
-from stream_chat.state.session import SESSION_COOKIE  # noqa: E402
-from stream_chat.streams import BatchOutcome, ClientStream  # noqa: E402
-from tests.support.fake_openai import FakeOpenAI, RequestRecord, Stream  # noqa: E402
-from tests.support.reflex_client import (  # noqa: E402
-    STREAM_BATCHES,
-    ReflexClient,
-    Update,
-    connect_many,
-    handler_name,
+# First: makes the project root the working directory and puts it on sys.path.
+from common import (
+    CpuWindow,
+    close_all,
+    encode_frame,
+    event_namespace,
+    fmt,
+    load_average,
+    machine_json,
+    messages_batch,
+    open_room,
+    parse_args,
+    session_cookies,
+    write_json,
 )
-from tests.support.servers import AppServer, prepared_database, start_app  # noqa: E402
+
+# isort: split
+import openai
+
+from stream_chat.assistant import DEFAULT_SYSTEM_PROMPT, AssistantConfig
+from stream_chat.state.messages import MESSAGES, MessagesState
+from stream_chat.streams import BatchOutcome, ClientStream
+from tests.support.fake_openai import FakeOpenAI, RequestRecord, Stream
+from tests.support.reflex_client import STREAM_BATCHES, ReflexClient, Update, handler_name
+from tests.support.servers import AppServer, prepared_database, start_app
 
 ROOM_PATH = "/rooms/1"
 MESSAGES_STATE = MessagesState.get_full_name()
@@ -176,14 +168,7 @@ def reply_tokens(count: int, seed: int) -> list[str]:
 # What a websocket message weighs
 
 
-class ReflexSioPacket(sio_packet.Packet):
-    """python-socketio's Packet with the JSON hook Reflex's AsyncServer installs
-    (as in bench/stream_wire.py; a subclass, so nothing global is patched)."""
-
-    json = SimpleNamespace(dumps=_sio_dumps, loads=_sio_loads)
-
-
-EVENT_NAMESPACE = get_config().get_event_namespace()
+EVENT_NAMESPACE = event_namespace()
 
 
 def frame_payload(update: Update) -> str:
@@ -192,28 +177,7 @@ def frame_payload(update: Update) -> str:
     payload: dict[str, Any] = {"delta": update.delta}
     if update.events:
         payload["events"] = update.events
-    encoded = ReflexSioPacket(
-        sio_packet.EVENT, namespace=EVENT_NAMESPACE, data=[str(SocketEvent.EVENT), payload]
-    ).encode()
-    frame = eio_packet.Packet(eio_packet.MESSAGE, encoded).encode()
-    if not isinstance(frame, str):
-        raise AssertionError("a delta unexpectedly encoded as a binary frame")
-    return frame
-
-
-def messages_batch(update: Update) -> dict[str, Any] | None:
-    values = update.delta.get(MESSAGES_STATE)
-    batch = (values or {}).get(STREAM_BATCHES, {}).get(MESSAGES)
-    return batch or None
-
-
-def is_reset(batch: dict[str, Any]) -> bool:
-    ops = batch.get("ops") or []
-    return bool(ops) and bool(ops[0]) and ops[0][0] == "reset"
-
-
-def has_history(client: ReflexClient) -> bool:
-    return any(is_reset(batch) for batch in client.stream_batches(MESSAGES_STATE, MESSAGES))
+    return encode_frame(payload)
 
 
 def deflate_negotiated(client: ReflexClient) -> bool:
@@ -556,61 +520,6 @@ def find_request(records: Sequence[RequestRecord], marker: str) -> RequestRecord
     return None
 
 
-# CPU accounting from /proc (Linux), as in bench/fanout.py
-
-CLOCK_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-
-
-def group_cpu_seconds(pgid: int) -> float:
-    total = 0
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            text = (entry / "stat").read_text()
-        except OSError:
-            continue
-        fields = text.rpartition(")")[2].split()
-        if len(fields) > 12 and fields[2] == str(pgid):
-            total += int(fields[11]) + int(fields[12])
-    return total / CLOCK_TICK
-
-
-@dataclass
-class CpuWindow:
-    app_pgid: int
-    fake_pgid: int
-    wall: float = 0.0
-    app: float = 0.0
-    fake: float = 0.0
-    bench: float = 0.0
-
-    def __enter__(self) -> CpuWindow:
-        self._start = (
-            time.monotonic(),
-            group_cpu_seconds(self.app_pgid),
-            group_cpu_seconds(self.fake_pgid),
-            time.process_time(),
-        )
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        wall, app, fake, bench = self._start
-        self.wall = time.monotonic() - wall
-        self.app = group_cpu_seconds(self.app_pgid) - app
-        self.fake = group_cpu_seconds(self.fake_pgid) - fake
-        self.bench = time.process_time() - bench
-
-    def percents(self) -> dict[str, float]:
-        wall = self.wall or 1.0
-        return {
-            "app_cpu_pct": round(100 * self.app / wall, 1),
-            "fake_cpu_pct": round(100 * self.fake / wall, 1),
-            "bench_cpu_pct": round(100 * self.bench / wall, 1),
-            "window_s": round(self.wall, 2),
-        }
-
-
 # The run
 
 
@@ -709,34 +618,9 @@ def verdict(ok: bool, value: float) -> str:
     return "PASS" if ok else "FAIL"
 
 
-def fmt(value: float, digits: int = 1) -> str:
-    return "-" if isinstance(value, float) and math.isnan(value) else f"{value:.{digits}f}"
-
-
 def median(values: Sequence[float]) -> float:
     clean = [v for v in values if not math.isnan(v)]
     return statistics.median(clean) if clean else math.nan
-
-
-def session_cookies(database_url: str) -> list[tuple[str, dict[str, str]]]:
-    """(email, a logged-in browser's cookie jar) per seeded user, in the app's database."""
-    repo.configure(database_url)
-    try:
-        jars = []
-        for _, email in USERS:
-            user = accounts.get_user_by_email(email)
-            if user is None:
-                raise RuntimeError(f"seeded user {email} missing")
-            jars.append((email, {SESSION_COOKIE: accounts.create_session_token(user)}))
-        return jars
-    finally:
-        repo.engine().dispose()
-
-
-async def close_all(clients: Sequence[ReflexClient]) -> None:
-    with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(20):
-            await asyncio.gather(*(c.close() for c in clients), return_exceptions=True)
 
 
 async def measure(
@@ -753,16 +637,14 @@ async def measure(
     token_ends = list(itertools.accumulate(len(token) for token in tokens))
     stream_seconds = plan.tokens / plan.tokens_per_second
     users = [jars[n % len(jars)] for n in range(plan.clients)]
-    clients = await connect_many(
-        server.base_url,
+    clients = await open_room(
+        server,
         ROOM_PATH,
         [jar for _, jar in users],
-        frontend=server.frontend(),
         concurrency=CONNECT_CONCURRENCY,
-        hydrate_timeout=JOIN_TIMEOUT,
+        timeout=JOIN_TIMEOUT,
     )
     try:
-        await asyncio.gather(*(c.wait_for(has_history, JOIN_TIMEOUT) for c in clients))
         await asyncio.sleep(1.0)  # each tab is added to the room's feed after its history
         result.deflate = deflate_negotiated(clients[0])
         print(
@@ -809,7 +691,7 @@ async def measure(
             f"L = {len(full_text)} chars ...",
             flush=True,
         )
-        with CpuWindow(server.process.pid, fake.pid or 0) as cpu:
+        with CpuWindow({"app": server.process.pid, "fake": fake.pid or 0}) as cpu:
             sent, watches = await ask_and_wait(
                 sender,
                 clients,
@@ -817,7 +699,7 @@ async def measure(
                 stream_seconds * 3 + 30,
             )
             await asyncio.sleep(SETTLE)
-        result.cpu = cpu.percents()
+        result.cpu = {**cpu.percents(), "window_s": round(cpu.wall, 2)}
         reply_doms = {w.reply_dom for w in watches}
         if len(reply_doms) != 1 or None in reply_doms:
             raise RuntimeError(f"the tabs saw different replies: {reply_doms}")
@@ -898,7 +780,7 @@ async def measure(
             result.completion_ratio = result.completion_s / result.server_stream_s
             result.done_after_server_end_ms = (sent + result.completion_s - ended) * 1000
     finally:
-        await close_all(clients)
+        await close_all(clients, timeout=20.0)
 
 
 def run(plan: Plan, workdir: Path) -> Result:
@@ -1069,7 +951,7 @@ def print_report(result: Result, plan: Plan, elapsed: float) -> None:
     print("\nTargets:")
     for name, outcome, detail in result.targets():
         print(f"  {outcome:<4}  {name}: {detail}")
-    load = os.getloadavg() if hasattr(os, "getloadavg") else (math.nan,) * 3
+    load = load_average()
     print(
         f"\nTotal {elapsed:.0f} s (app start {fmt(result.startup_s)} s). Machine: "
         f"{os.cpu_count()} cores, load average {load[0]:.2f}/{load[1]:.2f}/{load[2]:.2f}; "
@@ -1088,10 +970,7 @@ def as_json(value: Any) -> Any:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="a short smoke run (< 1 minute)")
-    parser.add_argument("--json", type=Path, metavar="PATH", help="also write results as JSON")
-    args = parser.parse_args(argv)
+    args = parse_args(__doc__, argv)
     plan = QUICK if args.quick else FULL
     began = time.monotonic()
     load_before = os.getloadavg()
@@ -1107,12 +986,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print_report(result, plan, elapsed)
     if args.json is not None:
         data = {
-            "machine": {
-                "cpu_count": os.cpu_count(),
-                "load_average_before": load_before,
-                "load_average_after": os.getloadavg(),
-                "python": platform.python_version(),
-            },
+            "machine": machine_json(load_before),
             "elapsed_s": round(elapsed, 1),
             **as_json(asdict(result)),
             "targets": [
@@ -1120,9 +994,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 for name, outcome, detail in result.targets()
             ],
         }
-        path = INVOKED_FROM / args.json
-        path.write_text(json.dumps(data, indent=2) + "\n")
-        print(f"JSON written to {path}")
+        write_json(data, args.json)
     return 0
 
 

@@ -22,38 +22,29 @@ Measured for that one append, everything in-process and in the same run:
 Then the targets are checked and printed as PASS/FAIL. The exit code is 0 either way.
 """
 
-import argparse
 import asyncio
 import json
-import os
 import random
 import sys
 import time
 import zlib
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from types import SimpleNamespace
 from typing import Any, ClassVar
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-INVOKED_FROM = Path.cwd()
-# binding.py resolves rx.asset("streams.js") against the working directory at import time.
-os.chdir(PROJECT_ROOT)
-if str(PROJECT_ROOT) not in sys.path:
-    sys.path.insert(0, str(PROJECT_ROOT))
+# First: makes the project root the working directory and puts it on sys.path.
+from common import INVOKED_FROM, encode_frame, event_namespace, parse_args
 
-import reflex as rx  # noqa: E402
-from engineio import packet as eio_packet  # noqa: E402
-from reflex.app import _sio_dumps, _sio_loads  # noqa: E402
-from reflex.state import BaseState, State, StateUpdate  # noqa: E402
-from reflex_base.config import get_config  # noqa: E402
-from reflex_base.constants.event import SocketEvent  # noqa: E402
-from reflex_base.constants.state import FIELD_MARKER  # noqa: E402
-from socketio import packet as sio_packet  # noqa: E402
+# isort: split
+import reflex as rx
+from engineio import packet as eio_packet
+from reflex.state import BaseState, State, StateUpdate
+from reflex_base.constants.event import SocketEvent
+from reflex_base.constants.state import FIELD_MARKER
+from socketio import packet as sio_packet
 
-from stream_chat.streams.binding import BATCHES_VAR, StreamsState  # noqa: E402
-from stream_chat.streams.core import StreamSpec  # noqa: E402
+from stream_chat.streams.binding import BATCHES_VAR, StreamsState
+from stream_chat.streams.core import StreamSpec
 
 SIZES: tuple[int, ...] = (10, 100, 1_000, 10_000)
 SEED = 20240611
@@ -118,37 +109,13 @@ class StreamChatState(StreamsState, rx.State):
 # * socketio/async_manager.py, AsyncManager.emit(): data=[update] (not a tuple) ->
 #     packet_class(EVENT, namespace=namespace, data=[event] + data).encode()
 #     -> engineio.packet.Packet(MESSAGE, encoded) sent as one websocket text frame.
+# bench/common.py's ReflexSioPacket and encode_frame() follow this path.
 # --------------------------------------------------------------------------------------------
-
-
-class ReflexSioPacket(sio_packet.Packet):
-    """python-socketio's Packet with the JSON module Reflex's AsyncServer installs.
-
-    A subclass instead of socketio's global assignment, so nothing global is patched.
-    """
-
-    json = SimpleNamespace(dumps=_sio_dumps, loads=_sio_loads)
-
-
-def event_namespace() -> str:
-    return get_config().get_event_namespace()
 
 
 def websocket_frame_payload(delta: dict[str, Any]) -> str:
     """The text of the websocket frame that carries `delta` to the browser."""
-    update = StateUpdate(delta=delta)
-    sio_pkt = ReflexSioPacket(
-        sio_packet.EVENT,
-        namespace=event_namespace(),
-        data=[str(SocketEvent.EVENT), update],
-    )
-    encoded = sio_pkt.encode()
-    if not isinstance(encoded, str):  # binary attachments would make it several frames
-        raise AssertionError("a delta unexpectedly encoded as a binary socket.io event")
-    frame = eio_packet.Packet(eio_packet.MESSAGE, encoded).encode()
-    if not isinstance(frame, str):
-        raise AssertionError("engine.io unexpectedly encoded a binary frame")
-    return frame
+    return encode_frame(StateUpdate(delta=delta))
 
 
 def decode_frame(frame: str) -> tuple[str, dict[str, Any]]:
@@ -460,9 +427,7 @@ def print_report(result: dict[str, Any], checks: list[dict[str, Any]]) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--json", type=Path, metavar="PATH", help="also write results as JSON")
-    args = parser.parse_args(argv)
+    args = parse_args(__doc__, argv, quick=False)
 
     started = time.perf_counter()
     result = asyncio.run(run())
