@@ -177,6 +177,17 @@ async def resync_after_gap(tab: Tab) -> None:
     await tab.send(MessagesState.resync_stream, name=MESSAGES)
 
 
+async def assert_delivered_live(
+    room_app: RoomApp, tab: Tab, room: Room, sender: Any, text: str
+) -> Any:
+    """A message posted now reaches the tab as exactly one insert of it; returns it."""
+    mark = tab.mark()
+    created = chat.create_message(room.id, sender.id, text)  # type: ignore[arg-type]
+    await room_app.quiet()
+    assert ops_of(tab, mark) == [insert_op([created.id])]  # type: ignore[list-item]
+    return created
+
+
 async def stored_state(app: RoomApp, tab: Tab) -> MessagesState:
     from reflex.istate.manager.token import BaseStateToken
 
@@ -668,10 +679,7 @@ async def test_an_older_follower_that_wakes_up_stops_without_delivering(
     else:
         assert_in_feed(room_app, first, [a])
 
-    mark = a.mark()
-    created = chat.create_message(now_in.id, bob.id, "the current follower delivers this")  # type: ignore[arg-type]
-    await room_app.quiet()
-    assert ops_of(a, mark) == [insert_op([created.id])]  # type: ignore[list-item]
+    await assert_delivered_live(room_app, a, now_in, bob, "the current follower delivers this")
 
 
 @pytest.mark.parametrize("leave", ["disconnect", "navigate"])
@@ -922,10 +930,7 @@ async def test_resync_stream_restreams_the_database_with_a_reset(room_app: RoomA
 
     # The tab is back in the room's feed: live messages arrive again.
     assert_in_feed(room_app, room, [tab])
-    mark = tab.mark()
-    created = chat.create_message(room.id, bob.id, "after the resync")  # type: ignore[arg-type]
-    await room_app.quiet()
-    assert ops_of(tab, mark) == [insert_op([created.id])]  # type: ignore[list-item]
+    created = await assert_delivered_live(room_app, tab, room, bob, "after the resync")
     assert tab.outcomes[-1] is BatchOutcome.APPLIED
     ids.append(created.id)  # type: ignore[arg-type]
 
@@ -1145,10 +1150,7 @@ async def test_a_tab_joining_during_a_burst_shows_every_message_once(
         assert_in_feed(room_app, room, [a])
 
     # And from then on, live.
-    mark = a.mark()
-    created = chat.create_message(room.id, bob.id, "after the burst")  # type: ignore[arg-type]
-    await room_app.quiet()
-    assert ops_of(a, mark) == [insert_op([created.id])]  # type: ignore[list-item]
+    await assert_delivered_live(room_app, a, room, bob, "after the burst")
 
 
 @pytest.mark.parametrize("where", ["before the history is read", "before the tab is activated"])
@@ -1211,10 +1213,7 @@ async def test_a_tab_joining_as_the_last_member_leaves_still_gets_the_rooms_mess
         a = await open_room(room_app, ann, room)
     assert bobs_follower.cancelled()
 
-    mark = a.mark()
-    created = chat.create_message(room.id, bob.id, "Ann is still in the room")  # type: ignore[arg-type]
-    await room_app.quiet()
-    assert ops_of(a, mark) == [insert_op([created.id])]  # type: ignore[list-item]
+    await assert_delivered_live(room_app, a, room, bob, "Ann is still in the room")
     assert_in_feed(room_app, room, [a])
 
 
