@@ -29,6 +29,17 @@ def fake_model() -> Iterator[FakeOpenAI]:
         yield fake
 
 
+def model_env(fake: FakeOpenAI) -> dict[str, str]:
+    """The environment that points an app's assistant at the fake model server."""
+    return {
+        "OPENAI_BASE_URL": fake.base_url,
+        "OPENAI_API_KEY": "test-key",
+        "ASSISTANT_IDLE_TIMEOUT": "3",
+        "ASSISTANT_MAX_RETRIES": "1",
+        "ASSISTANT_REQUESTS_PER_MINUTE": "100",
+    }
+
+
 @pytest.fixture(scope="session")
 def app_server(
     tmp_path_factory: pytest.TempPathFactory, fake_model: FakeOpenAI
@@ -39,14 +50,7 @@ def app_server(
     server = start_app(
         database_url,
         workdir / "app.log",
-        extra_env={
-            "STREAM_CHAT_TEST_PAGES": "1",
-            "OPENAI_BASE_URL": fake_model.base_url,
-            "OPENAI_API_KEY": "test-key",
-            "ASSISTANT_IDLE_TIMEOUT": "3",
-            "ASSISTANT_MAX_RETRIES": "1",
-            "ASSISTANT_REQUESTS_PER_MINUTE": "100",
-        },
+        extra_env={"STREAM_CHAT_TEST_PAGES": "1", **model_env(fake_model)},
     )
     yield server
     server.stop()

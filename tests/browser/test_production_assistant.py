@@ -10,6 +10,7 @@ import pytest
 import redis
 
 from stream_chat.state.messages import MessagesState
+from tests.browser.conftest import model_env
 from tests.browser.test_production_redis_workers import (
     clients_on_several_workers,
     session_cookies,
@@ -27,14 +28,8 @@ WORDS = [f"w{n} " for n in range(80)]
 
 
 @pytest.fixture(scope="module")
-def model() -> Iterator[FakeOpenAI]:
-    with FakeOpenAI() as fake:
-        yield fake
-
-
-@pytest.fixture(scope="module")
 def assistant_app(
-    tmp_path_factory: pytest.TempPathFactory, model: FakeOpenAI
+    tmp_path_factory: pytest.TempPathFactory, fake_model: FakeOpenAI
 ) -> Iterator[AppServer]:
     redis.Redis.from_url(REDIS_URL).flushdb()
     database_url = fresh_postgres_database("stream_chat_e2e_assistant")
@@ -45,9 +40,7 @@ def assistant_app(
         extra_env={
             "REFLEX_REDIS_URL": REDIS_URL,
             "STREAM_CHAT_TEST_PAGES": "1",
-            "OPENAI_BASE_URL": model.base_url,
-            "OPENAI_API_KEY": "test-key",
-            "ASSISTANT_REQUESTS_PER_MINUTE": "100",
+            **model_env(fake_model),
         },
     )
     yield server
@@ -63,8 +56,10 @@ def reply_of(client, status: str | None = None) -> dict | None:
 
 
 def test_tabs_on_every_worker_watch_the_reply_and_stop_works_across_workers(
-    assistant_app: AppServer, model: FakeOpenAI
+    assistant_app: AppServer, fake_model: FakeOpenAI
 ) -> None:
+    model = fake_model
+    model.reset()
     jars = session_cookies(assistant_app.database_url)
 
     async def scenario() -> None:
