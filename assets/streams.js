@@ -228,6 +228,9 @@ export class StreamStore {
           case "append":
             appendText(writable, byId, op[1], op[2], op[3], op[4]);
             break;
+          case "patch":
+            patchItem(writable, byId, op[1], op[2]);
+            break;
           case "join":
             // A malformed join is skipped like an unknown op.
             if (typeof op[1] === "string" && isCount(op[2])) {
@@ -356,6 +359,26 @@ function appendText(writable, byId, domId, field, text, offset) {
   // keeps the item object.
   if (value === current) return;
   const next = { ...item, [field]: value };
+  const l = writable();
+  l[indexOfDomId(l, domId)] = next;
+  byId.set(domId, next);
+}
+
+// `item = {...item, ...fields}`, keeping the item's place and its `dom_id`.
+function patchItem(writable, byId, domId, fields) {
+  // Fields that are not a JSON object are skipped like an unknown op.
+  if (typeof fields !== "object" || fields === null || Array.isArray(fields)) {
+    return;
+  }
+  const item = byId.get(domId);
+  if (item === undefined) return;
+  // Spreading copies own enumerable keys with define semantics, so a
+  // `__proto__` key from JSON becomes a plain field instead of a prototype
+  // (an assignment loop would call the setter). `dom_id` is the client's own
+  // key field: whatever the fields say, it stays.
+  const next = { ...item, ...fields, dom_id: item.dom_id };
+  // A patch that changes nothing (a repeated status) keeps the item object.
+  if (jsonEqual(item, next)) return;
   const l = writable();
   l[indexOfDomId(l, domId)] = next;
   byId.set(domId, next);

@@ -1,11 +1,12 @@
 """Reflex binding of the streams: a state mixin whose ops ride in the ordinary delta.
 
 A state that mixes in `StreamsState` and declares its streams gets `self.stream(...)`,
-`self.stream_insert(...)`, `self.stream_delete(...)` and `self.stream_append(...)` in its
-event handlers. The ops are recorded in a tiny per-client recorder, numbered into batches
-while Reflex builds the delta (`get_delta`, its documented override point), put into the
-delta under the `stream_batches` var, and forgotten. The server value of `stream_batches`
-stays `{}`: nothing about the items is kept between events, in memory or in Redis.
+`self.stream_insert(...)`, `self.stream_delete(...)`, `self.stream_append(...)` and
+`self.stream_patch(...)` in its event handlers. The ops are recorded in a tiny per-client
+recorder, numbered into batches while Reflex builds the delta (`get_delta`, its documented
+override point), put into the delta under the `stream_batches` var, and forgotten. The
+server value of `stream_batches` stays `{}`: nothing about the items is kept between
+events, in memory or in Redis.
 
 `assets/streams.js` applies the batches in the browser, and `stream_items(...)` hands its
 items to `rx.foreach`, so items render with ordinary components.
@@ -101,6 +102,14 @@ class StreamsState(rx.State, mixin=True):
         """Appends `text` to one field of one item: bytes per token stay constant. With an
         `offset` the text replaces the field from there on, so a repeat is harmless."""
         self._recorded().append_text(self._spec(name), target, field, text, offset=offset)
+        self._persist_recorder()
+
+    def stream_patch(
+        self, name: str, target: str | Mapping[str, Any], fields: Mapping[str, Any]
+    ) -> None:
+        """Sets only `fields` of one item, keeping its other fields and its place: a reply
+        whose text went out as appends changes its status without sending the text again."""
+        self._recorded().patch(self._spec(name), target, fields)
         self._persist_recorder()
 
     def stream_join(self, name: str, channel: str, cseq: int) -> None:

@@ -11,7 +11,15 @@ from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from typing import Any
 
-from .core import CHANNEL_FORBIDDEN_OPS, OP_APPEND, OP_DELETE, OP_INSERT, OP_JOIN, OP_RESET
+from .core import (
+    CHANNEL_FORBIDDEN_OPS,
+    OP_APPEND,
+    OP_DELETE,
+    OP_INSERT,
+    OP_JOIN,
+    OP_PATCH,
+    OP_RESET,
+)
 
 __all__ = ["BatchOutcome", "ClientStream", "ClientStreams"]
 
@@ -146,6 +154,9 @@ class ClientStream:
                     self._append_at(op[1], op[2], op[3], op[4])
                 else:
                     self._append(op[1], op[2], op[3])
+            elif kind == OP_PATCH and len(op) > 2 and isinstance(op[2], dict):
+                # (Fields that are not a JSON object are skipped like an unknown op.)
+                self._patch(op[1], op[2])
             elif kind == OP_JOIN and isinstance(op[1], str) and _is_count(op[2]):
                 # (A malformed join is skipped like an unknown op.)
                 self.channel = op[1]
@@ -203,6 +214,14 @@ class ClientStream:
     def _delete(self, dom_id: str) -> None:
         if self._items.pop(dom_id, None) is not None:
             self._order.remove(dom_id)
+
+    def _patch(self, dom_id: str, fields: Mapping[str, Any]) -> None:
+        item = self._items.get(dom_id)
+        if item is None:
+            return
+        # A new dict, never moved; ``dom_id`` is the client's own key field and
+        # stays whatever the fields say.
+        self._items[dom_id] = {**item, **fields, "dom_id": dom_id}
 
     def _append(self, dom_id: str, field: str, text: str) -> None:
         current = self._appendable(dom_id, field, text)

@@ -42,6 +42,7 @@ OP_INSERT: Final = "insert"
 OP_DELETE: Final = "delete"
 OP_APPEND: Final = "append"
 OP_JOIN: Final = "join"
+OP_PATCH: Final = "patch"
 # Ops a channel batch may not carry: they rebind or clear one tab's stream,
 # which a batch shared by every tab of a room must never do.
 CHANNEL_FORBIDDEN_OPS: Final = frozenset({OP_RESET, OP_JOIN})
@@ -319,6 +320,44 @@ class StreamRecorder:
             ops.append([OP_APPEND, dom_id, field, text])
         else:
             ops.append([OP_APPEND, dom_id, field, text, offset])
+
+    def patch(
+        self,
+        spec: StreamSpec,
+        target: str | Mapping[str, Any],
+        fields: Mapping[str, Any],
+    ) -> None:
+        """Set only ``fields`` of the held item, keeping its other fields and its place.
+
+        ``target`` is a DOM id or an item. This is how a reply whose text went
+        out as appends changes its status without sending the text again. An
+        unknown id does nothing in the browser. ``fields`` is copied, so the
+        caller may keep mutating its dict. Consecutive patches of the same item
+        within one batch are merged into one op.
+        """
+        dom_id = target if isinstance(target, str) else spec.dom_id_of(target)
+        if not isinstance(fields, Mapping):
+            raise TypeError(f"stream {spec.name!r}: patch fields must be a mapping, got {fields!r}")
+        for key in fields:
+            # The mapping itself is the right type; a bad key is a bad value in
+            # it, as the reserved 'dom_id' key is.
+            if not isinstance(key, str):
+                raise ValueError(
+                    f"stream {spec.name!r}: patch field names must be strings, got {key!r}"
+                )
+        if "dom_id" in fields:
+            # The client sets that field itself; changing it would desync the key.
+            raise ValueError(f"stream {spec.name!r}: cannot patch the 'dom_id' field")
+        if not fields:
+            return
+        ops = self._ops(spec.name)
+        last = ops[-1] if ops else None
+        if last is not None and last[0] == OP_PATCH and last[1] == dom_id:
+            # Setting a then b is setting a with b's values written over it. A
+            # new dict, so ops already handed out by pending_ops stay as they were.
+            last[2] = {**last[2], **fields}
+            return
+        ops.append([OP_PATCH, dom_id, dict(fields)])
 
     def join(self, spec: StreamSpec, channel: str, cseq: int) -> None:
         """Bind the client's stream to ``channel``, whose last batch it has is ``cseq``.

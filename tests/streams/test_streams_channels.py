@@ -399,3 +399,38 @@ def test_reset_after_join_in_one_batch_drops_the_join(client_impl: Any) -> None:
     held = result["streams"]["m"]
     assert held["dom_ids"] == ids(1)
     assert (held["channel"], held["channel_seq"]) == (None, 0)
+
+
+def test_reply_status_patched_in_a_channel_batch(client_impl: Any) -> None:
+    reply = {"id": 2, "text": "", "status": "thinking", "usage": None}
+    result = _deliver_recorded(
+        client_impl,
+        [
+            lambda r: (r.stream(M, [{"id": 1}], reset=True), r.join(M, "r1", 0)),
+            _broadcast(1, lambda s: s.insert(M, reply)),
+            _broadcast(
+                2,
+                lambda s: (
+                    s.patch(M, "m-2", {"status": "streaming"}),
+                    s.append_text(M, "m-2", "text", "Hi", offset=0),
+                ),
+            ),
+            # Done: the status and usage change, the text already sent is not repeated.
+            _broadcast(
+                3,
+                lambda s: (
+                    s.append_text(M, "m-2", "text", "!", offset=2),
+                    s.patch(M, reply, {"status": "done", "usage": {"out": 2}}),
+                ),
+            ),
+            # A stale broadcast reaching the tab again changes nothing.
+            chan("r1", 2, ["patch", "m-2", {"status": "streaming"}]),
+        ],
+    )
+    assert [o["m"] for o in result["outcomes"]] == ["applied"] * 4 + ["duplicate"]
+    held = result["streams"]["m"]
+    assert held["items"] == [
+        {"id": 1, "dom_id": "m-1"},
+        {"id": 2, "dom_id": "m-2", "text": "Hi!", "status": "done", "usage": {"out": 2}},
+    ]
+    assert (held["channel"], held["channel_seq"], held["last_seq"]) == ("r1", 3, 1)

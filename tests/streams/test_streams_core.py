@@ -538,3 +538,110 @@ def test_pickle_keeps_joins_and_offset_appends() -> None:
         ["join", "room", 3],
         ["append", "m1", "content", "a", 2],
     ]
+
+
+# -- patches ---------------------------------------------------------------------
+
+
+def test_patch_wire_shape() -> None:
+    rec = StreamRecorder()
+    rec.patch(M, "messages-1", {"status": "done", "usage": {"out": 3}})
+    # The target may be the item itself, as for appends.
+    rec.patch(M, {"id": 2, "text": "ignored"}, {"status": "failed"})
+    assert rec.pending_ops("messages") == [
+        ["patch", "messages-1", {"status": "done", "usage": {"out": 3}}],
+        ["patch", "messages-2", {"status": "failed"}],
+    ]
+    assert json.loads(json.dumps(rec.take_batches()))["messages"]["ops"][0][0] == "patch"
+
+
+@pytest.mark.parametrize(
+    ("target", "fields", "error"),
+    [
+        ("messages-1", {"dom_id": "x"}, ValueError),
+        ("messages-1", {"status": "done", "dom_id": "x"}, ValueError),
+        ("messages-1", {1: "x"}, ValueError),
+        ("messages-1", {None: "x"}, ValueError),
+        ("messages-1", [("status", "done")], TypeError),
+        ("messages-1", None, TypeError),
+        ({"content": "no id"}, {"status": "done"}, ValueError),
+        ({"content": "no id"}, {}, ValueError),
+    ],
+)
+def test_patch_validation(target: Any, fields: Any, error: type[Exception]) -> None:
+    rec = StreamRecorder()
+    with pytest.raises(error, match="stream 'messages'"):
+        rec.patch(M, target, fields)
+    assert not rec.has_pending()
+
+
+def test_patch_of_nothing_records_nothing() -> None:
+    rec = StreamRecorder()
+    rec.patch(M, "messages-1", {})
+    assert not rec.has_pending()
+    assert rec.take_batches() == {}
+
+
+def test_patch_fields_are_copied_when_recorded() -> None:
+    rec = StreamRecorder()
+    fields = {"status": "streaming"}
+    rec.patch(M, "messages-1", fields)
+    fields["status"] = "changed"
+    assert rec.pending_ops("messages") == [["patch", "messages-1", {"status": "streaming"}]]
+
+
+def test_consecutive_patches_of_one_item_merge() -> None:
+    rec = StreamRecorder()
+    rec.patch(M, "m1", {"status": "streaming", "n": 1})
+    seen = rec.pending_ops("messages")
+    rec.patch(M, "m1", {"status": "done"})
+    rec.patch(M, "m2", {"status": "done"})  # another item: new op
+    rec.patch(M, "m1", {"n": 2})  # not right after the m1 patch: new op
+    assert rec.pending_ops("messages") == [
+        ["patch", "m1", {"status": "done", "n": 1}],
+        ["patch", "m2", {"status": "done"}],
+        ["patch", "m1", {"n": 2}],
+    ]
+    # What pending_ops handed out earlier is not rewritten by the merge.
+    assert seen == [["patch", "m1", {"status": "streaming", "n": 1}]]
+
+
+def test_appends_and_patches_do_not_merge_across_each_other() -> None:
+    rec = StreamRecorder()
+    rec.append_text(M, "m1", "content", "a")
+    rec.patch(M, "m1", {"content": "X"})
+    rec.append_text(M, "m1", "content", "b")
+    rec.patch(M, "m1", {"status": "done"})
+    assert rec.pending_ops("messages") == [
+        ["append", "m1", "content", "a"],
+        ["patch", "m1", {"content": "X"}],
+        ["append", "m1", "content", "b"],
+        ["patch", "m1", {"status": "done"}],
+    ]
+
+
+def test_reset_drops_earlier_patches() -> None:
+    rec = StreamRecorder()
+    rec.patch(M, "messages-1", {"status": "done"})
+    rec.stream(M, [{"id": 1}], reset=True)
+    rec.patch(M, "messages-1", {"status": "failed"})
+    assert rec.pending_ops("messages") == [
+        ["reset"],
+        ["insert", -1, None, False, [["messages-1", {"id": 1}]]],
+        ["patch", "messages-1", {"status": "failed"}],
+    ]
+
+
+def test_patch_is_allowed_in_a_channel_batch() -> None:
+    scratch = StreamRecorder()
+    scratch.patch(M, "messages-1", {"status": "done"})
+    batch = channel_batch("room-7", 1, scratch.take_ops("messages"))
+    assert batch["ops"] == [["patch", "messages-1", {"status": "done"}]]
+
+
+def test_pickle_keeps_patches() -> None:
+    rec = StreamRecorder()
+    rec.patch(M, "m1", {"status": "done"})
+    clone = pickle.loads(pickle.dumps(rec))
+    assert clone == rec
+    assert clone.pending_ops("messages") == [["patch", "m1", {"status": "done"}]]

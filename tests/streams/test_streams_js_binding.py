@@ -212,6 +212,25 @@ def test_append_replaces_only_the_growing_item(js: Any) -> None:
     assert out["notified"] == 2
 
 
+def test_patch_replaces_only_the_patched_item(js: Any) -> None:
+    steps = [
+        [["insert", -1, None, False, [["m-1", {"id": 1, "s": "a"}], ["m-2", {"id": 2}]]]],
+        [["patch", "m-1", {"s": "b", "__proto__": {"polluted": True}}]],
+        # The same values again, an empty patch, an unknown id: nothing to re-render.
+        [["patch", "m-1", {"s": "b"}], ["patch", "m-2", {}], ["patch", "m-9", {"s": "c"}]],
+    ]
+    out = js.call("apply_ops", steps=steps)
+    assert out["items"] == [
+        {"id": 1, "s": "b", "__proto__": {"polluted": True}, "dom_id": "m-1"},
+        {"id": 2, "dom_id": "m-2"},
+    ]
+    assert [s["changed"] for s in out["steps"]] == [True, True, False]
+    assert out["steps"][1]["kept"] == ["m-2"]
+    assert out["steps"][2]["items_same"] is True
+    assert out["steps"][2]["snapshot_same"] is True
+    assert out["notified"] == 2
+
+
 def test_unknown_ops_are_skipped(js: Any) -> None:
     out = js.call("apply_ops", steps=[[["future-op", 1], ["insert", 0, None, False, [["a", {}]]]]])
     assert out["dom_ids"] == ["a"]

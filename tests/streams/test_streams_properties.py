@@ -4,9 +4,9 @@
   must hold identical lists, and agree on every batch outcome, for any
   sequence of recorder calls split into batches at random points and
   delivered with duplicates and losses, mixed with joins and channel batches
-  (delivered once, twice, late or never) and appends at an offset.
-* The recorder's merging (appends, offset appends, appending inserts, ops
-  before a reset) must not change the meaning: its batches give the same list
+  (delivered once, twice, late or never), appends at an offset and patches.
+* The recorder's merging (appends, offset appends, patches, appending inserts,
+  ops before a reset) must not change the meaning: its batches give the same list
   as the raw calls applied one op per call, channel batches included.
 * The pickled recorder stays the same size however many items pass through.
 """
@@ -58,6 +58,14 @@ channels = st.sampled_from(["r1", "r2"])
 broadcast_channels = st.sampled_from(["joined", "joined", "joined", "r1", "r2"])
 
 join_offs = st.sampled_from([0, 0, 0, -1, 1])
+# What a reply's status change sets: fields that appends grow too ("content",
+# "missing"), one they cannot ("n"), and names every JS object inherits. An
+# empty mapping is recorded as nothing, and "dom_id" is refused by the recorder.
+patch_fields = st.dictionaries(
+    st.sampled_from(["content", "n", "missing", "status", "constructor", "__proto__"]),
+    st.none() | texts | st.integers(0, 3) | st.lists(st.integers(0, 3), max_size=2),
+    max_size=3,
+)
 
 # The calls a channel batch is built from (no reset, no join); the stream name
 # is replaced by the channel call's own.
@@ -66,6 +74,7 @@ item_calls = st.one_of(
     st.tuples(st.just("delete"), names, ids),
     st.tuples(st.just("delete_by_dom_id"), names, ids),
     st.tuples(st.just("append"), names, ids, fields, texts, st.booleans(), offsets),
+    st.tuples(st.just("patch"), names, ids, patch_fields, st.booleans()),
     # A burst of appends to one item and field, as a streamed reply sends;
     # mostly to the item inserted last (the reply being written).
     st.tuples(
@@ -136,6 +145,10 @@ def record(recorder: StreamRecorder, call: tuple[Any, ...]) -> None:
         _, _, i, field, text, by_item, offset = call
         target: Any = {"id": i} if by_item else dom_id(name, i)
         recorder.append_text(spec, target, field, text, offset=offset)
+    elif kind == "patch":
+        _, _, i, patch, by_item = call
+        target = {"id": i} if by_item else dom_id(name, i)
+        recorder.patch(spec, target, patch)
 
 
 def raw_ops(call: tuple[Any, ...]) -> list[list[Any]]:
@@ -151,6 +164,9 @@ def raw_ops(call: tuple[Any, ...]) -> list[list[Any]]:
         return [["insert", at, limit, update_only, [spec.entry(it)]]]
     if kind in ("delete", "delete_by_dom_id"):
         return [["delete", dom_id(name, call[2])]]
+    if kind == "patch":
+        # Even an empty one, which a client must ignore as the recorder does.
+        return [["patch", dom_id(name, call[2]), dict(call[3])]]
     _, _, i, field, text, _, offset = call
     op = ["append", dom_id(name, i), field, text]
     return [op if offset is None else [*op, offset]]
@@ -344,6 +360,7 @@ def test_pickled_recorder_size_stays_flat(rounds: list[Any]) -> None:
             recorder.stream(SPECS["b"], [big], at=0)
             recorder.append_text(SPECS["a"], big, "content", token or "t")
             recorder.append_text(SPECS["b"], big, "content", token or "t", offset=padding)
+            recorder.patch(SPECS["a"], big, {"status": token, "n": padding})
             recorder.join(SPECS["b"], "room", next_id)
         recorder.take_batches()
         # Only the seq counters' digits may grow (40 rounds stay below 256).

@@ -52,6 +52,10 @@ def append_at(
     return ("append_text", (target, field, text), {"offset": offset})
 
 
+def patch(target: Any, fields: dict[str, Any]) -> tuple[str, tuple[Any, ...], dict[str, Any]]:
+    return ("patch", (target, fields), {})
+
+
 def run(script: list[Any], client_impl: Any, spec: StreamSpec = M) -> dict[str, Any]:
     recorder = StreamRecorder()
     deliveries = []
@@ -484,6 +488,160 @@ ROWS: list[tuple[str, list[Any], list[str], dict[str, dict[str, Any]]]] = [
         ids(1),
         {"m-1": {"content": "c"}},
     ),
+    # patch: set only the given fields of a held item, in place.
+    (
+        "patch-unknown-id",
+        [stream([item(1, status="a")]), FLUSH, patch("m-9", {"status": "b"})],
+        ids(1),
+        {"m-1": {"status": "a"}},
+    ),
+    (
+        "patch-keeps-other-fields-and-position",
+        [
+            stream([item(1), item(2, content="Hi", status="thinking", usage=None), item(3)]),
+            FLUSH,
+            patch("m-2", {"status": "done", "usage": {"in": 3, "out": 5}}),
+        ],
+        ids(1, 2, 3),
+        {"m-2": {"content": "Hi", "status": "done", "usage": {"in": 3, "out": 5}}},
+    ),
+    (
+        "patch-adds-a-missing-field",
+        [stream(items(1)), FLUSH, patch("m-1", {"status": "done"})],
+        ids(1),
+        {"m-1": {"status": "done"}},
+    ),
+    (
+        "patch-by-item",
+        [stream([item(1, status="a")]), FLUSH, patch(item(1), {"status": "b"})],
+        ids(1),
+        {"m-1": {"status": "b"}},
+    ),
+    (
+        "patch-same-batch-as-insert",
+        [insert(item(1, status="a")), patch("m-1", {"status": "b"}), insert(item(2))],
+        ids(1, 2),
+        {"m-1": {"status": "b"}, "m-2": {}},
+    ),
+    (
+        "patch-never-moves-or-trims",
+        [
+            stream(items(1, 2, 3), limit=-3),
+            FLUSH,
+            patch("m-1", {"v": 1}),
+            insert(item(4), at=1, limit=-3),
+        ],
+        ids(4, 2, 3),
+        {},
+    ),
+    (
+        "patch-merged-in-batch",
+        [
+            stream([item(1, status="thinking", n=0)]),
+            FLUSH,
+            patch("m-1", {"status": "streaming", "n": 1}),
+            patch("m-1", {"status": "done"}),
+        ],
+        ids(1),
+        {"m-1": {"status": "done", "n": 1}},
+    ),
+    (
+        "patch-interleaved-items",
+        [
+            stream([item(1, s="a"), item(2, s="a")]),
+            FLUSH,
+            patch("m-1", {"s": "b"}),
+            patch("m-2", {"s": "c"}),
+            patch("m-1", {"t": "d"}),
+        ],
+        ids(1, 2),
+        {"m-1": {"s": "b", "t": "d"}, "m-2": {"s": "c"}},
+    ),
+    (
+        "patch-proto-and-constructor-are-plain-fields",
+        [stream(items(1)), FLUSH, patch("m-1", {"__proto__": {"x": 1}, "constructor": "c"})],
+        ids(1),
+        {"m-1": {"__proto__": {"x": 1}, "constructor": "c"}},
+    ),
+    (
+        "patch-then-append",
+        [
+            stream([item(1, content="old")]),
+            FLUSH,
+            append("m-1", "content", "!"),
+            patch("m-1", {"content": "Hi"}),
+            append("m-1", "content", "!"),
+        ],
+        ids(1),
+        {"m-1": {"content": "Hi!"}},
+    ),
+    (
+        "patch-then-offset-append-counts-the-patched-text",
+        [
+            stream([item(1, content="Hello world")]),
+            FLUSH,
+            append_at("m-1", "content", "!", 11),
+            patch("m-1", {"content": "Hey"}),
+            append_at("m-1", "content", "?", 12),
+            append_at("m-1", "content", "!", 3),
+        ],
+        ids(1),
+        {"m-1": {"content": "Hey!"}},
+    ),
+    (
+        "patch-to-null-or-number-then-append",
+        [
+            stream([item(1, content="a")]),
+            FLUSH,
+            patch("m-1", {"content": None}),
+            append("m-1", "content", "b"),
+            patch("m-1", {"n": 5}),
+            append("m-1", "n", "x"),
+        ],
+        ids(1),
+        {"m-1": {"content": "b", "n": 5}},
+    ),
+    (
+        "patch-then-update-replaces",
+        [
+            stream([item(1, a=1)]),
+            FLUSH,
+            patch("m-1", {"b": 2}),
+            insert(item(1, c=3), update_only=True),
+        ],
+        ids(1),
+        {"m-1": {"c": 3}},
+    ),
+    (
+        "patch-after-delete-is-noop",
+        [
+            stream([item(1, status="a")]),
+            FLUSH,
+            delete(item(1)),
+            patch("m-1", {"status": "b"}),
+            insert(item(1)),
+        ],
+        ids(1),
+        {"m-1": {}},
+    ),
+    (
+        "patch-empty-does-nothing",
+        [stream([item(1, status="a")]), FLUSH, patch("m-1", {})],
+        ids(1),
+        {"m-1": {"status": "a"}},
+    ),
+    (
+        "patch-after-reset-same-batch",
+        [
+            stream([item(1, status="a"), item(2)]),
+            FLUSH,
+            patch("m-1", {"status": "lost"}),
+            stream([item(1, status="b")], reset=True),
+            patch("m-1", {"n": 1}),
+        ],
+        ids(1),
+        {"m-1": {"status": "b", "n": 1}},
+    ),
 ]
 
 
@@ -516,12 +674,13 @@ def test_custom_dom_id(client_impl: Any) -> None:
             FLUSH,
             delete_dom("row_a"),
             append({"uuid": "b"}, "t", "!"),
+            patch({"uuid": "b"}, {"s": 1}),
         ],
         client_impl,
         spec=spec,
     )
     assert held["dom_ids"] == ["row_b"]
-    assert held["items"] == [{"uuid": "b", "dom_id": "row_b", "t": "!"}]
+    assert held["items"] == [{"uuid": "b", "dom_id": "row_b", "t": "!", "s": 1}]
 
 
 def test_item_dom_id_field_is_overwritten(client_impl: Any) -> None:

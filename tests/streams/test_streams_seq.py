@@ -278,3 +278,47 @@ def test_raw_append_ops(client_impl: Any, ops: list[Any], expected: dict[str, An
     # Ops the recorder never emits but a client must still treat alike.
     result = client_impl([{"m": batch(1, ins(1), *ops)}])
     assert result["streams"]["m"]["items"] == [expected]
+
+
+@pytest.mark.parametrize(
+    ("ops", "expected"),
+    [
+        pytest.param(
+            [["patch", "m-1", {"dom_id": "x", "s": 1}]],
+            {"id": 1, "dom_id": "m-1", "s": 1},
+            id="dom-id-key-ignored",
+        ),
+        pytest.param(
+            [
+                ["patch", "m-1", ["s", 1]],
+                ["patch", "m-1", None],
+                ["patch", "m-1", "s"],
+                ["patch", "m-1", 5],
+                ["patch", "m-1"],
+                ["patch", "m-1", {"t": 2}],
+            ],
+            {"id": 1, "dom_id": "m-1", "t": 2},
+            id="non-object-fields-skipped",
+        ),
+        pytest.param(
+            [["patch", "m-1", {"s": 1}], ["patch", "m-1", {}]],
+            {"id": 1, "dom_id": "m-1", "s": 1},
+            id="empty-object",
+        ),
+        pytest.param(
+            [["patch", "m-9", {"s": 1}], ["patch", None, {"s": 1}], ["patch", "m-1", {"t": 2}]],
+            {"id": 1, "dom_id": "m-1", "t": 2},
+            id="unknown-id",
+        ),
+        pytest.param(
+            [["patch", "m-1", {"id": 7, "__proto__": None}]],
+            {"id": 7, "dom_id": "m-1", "__proto__": None},
+            id="id-and-proto-are-plain-fields",
+        ),
+    ],
+)
+def test_raw_patch_ops(client_impl: Any, ops: list[Any], expected: dict[str, Any]) -> None:
+    # Ops the recorder never emits but a client must still treat alike.
+    result = client_impl([{"m": batch(1, ins(1), *ops)}])
+    assert result["streams"]["m"]["items"] == [expected]
+    assert result["streams"]["m"]["dom_ids"] == ["m-1"]
