@@ -208,6 +208,10 @@ class ReplyWatch:
             self.scanned += 1
             batch = messages_batch(update)
             for op in (batch or {}).get("ops") or []:
+                if op and op[0] == "patch" and op[1] == self.reply_dom:
+                    if op[2].get("status") in FINAL_STATUSES:
+                        self.done_at = self.done_at or update.time
+                    continue
                 if not op or op[0] != "insert":
                     continue
                 for dom_id, item in op[4]:
@@ -261,7 +265,7 @@ class TabResult:
     bytes: int = 0  # their payloads, UTF-8
     deflate_estimate: int = 0  # the same messages through one permessage-deflate context
     append_text_chars: int = 0  # reply text carried by append ops
-    row_text_chars: int = 0  # reply text carried by full rows (insert/update ops)
+    row_text_chars: int = 0  # reply text carried by rows (insert and patch ops)
     row_updates: int = 0
     append_updates: int = 0
     all_bytes: int = 0  # every message the tab got from the send to its done row
@@ -365,8 +369,10 @@ def analyse_tab(
                                 bisect.bisect_left(token_ends, reached), len(token_ends) - 1
                             )
                             lags.append(update.time - token_time(token))
-                elif op[0] == "insert":
-                    for dom_id, item in op[4]:
+                elif op[0] in ("insert", "patch"):
+                    # A patch carries some fields of one row: the reply's status changes.
+                    entries = op[4] if op[0] == "insert" else [(op[1], op[2])]
+                    for dom_id, item in entries:
                         if counted and marker in str(item.get("content")):
                             seen("asked", update.time)
                             created("asked_created", item.get("inserted_at"))
@@ -376,7 +382,8 @@ def analyse_tab(
                         if not counted:
                             continue
                         seen(str(item.get("status")), update.time)
-                        created("reply_created", item.get("inserted_at"))
+                        if "inserted_at" in item:
+                            created("reply_created", item["inserted_at"])
                         content = item.get("content") or ""
                         result.row_text_chars += len(content)
                         if result.first_row_ms != result.first_row_ms:
@@ -861,10 +868,10 @@ def print_report(result: Result, plan: Plan, elapsed: float) -> None:
             print("server log tail:\n" + result.server_log)
     if result.tabs:
         print(
-            "upd = websocket messages carrying ops on the reply (rows = of them full rows: "
-            "queued,\nthinking, streaming, done); upd/s over first text -> done; peak = most "
+            "upd = websocket messages carrying ops on the reply (rows = of them row changes: "
+            "queued,\nthinking rows, streaming, done patches); upd/s over first text -> done; peak = most "
             "in any 1 s;\nbytes = their payloads (UTF-8); xL = bytes / L; txt B / row B = reply "
-            "text carried by\nappends / by full rows; ch/upd = text chars per append; 1st txt, "
+            "text carried by\nappends / by rows; ch/upd = text chars per append; 1st txt, "
             "done = ms from the send;\nlag = ms behind the fake's writing of that text "
             "(estimated); * = the asker."
         )

@@ -7,8 +7,12 @@ broadcasts: a queued row, then "thinking", then the text growing, then the final
 * One generation per room at a time: later requests wait their turn, shown as queued.
 * Each attempt has a generation id. Only the current attempt may write to the reply, and
   members drop text from any other (a stopped or replaced attempt's late chunks).
-* Text is coalesced: members get at most one update per `flush_interval` (the first text is
-  sent at once), and each update carries only the new text.
+* Text is coalesced: the first text goes at once; then an update leaves when
+  `flush_min_chars` of new text have gathered (but never sooner than `flush_interval` after
+  the previous one), or when the oldest unsent text is `flush_max_delay` old. Each update
+  carries only the new text. Every update pays ~190 bytes of websocket envelope and a
+  re-render of the reply in each browser, so a fast model's text goes in a few lines at a
+  time, and a slow model's within 0.1 s.
 * Stop cancels the HTTP stream itself, from any worker, before or after the first token.
 * Faults: the `openai` client retries 429 and 5xx before the stream starts (honouring
   Retry-After); a stream that errors, stalls past the idle timeout or ends without a
@@ -17,7 +21,6 @@ broadcasts: a queued row, then "thinking", then the text growing, then the final
 
 import asyncio
 import contextlib
-import itertools
 import logging
 import os
 import re
@@ -64,6 +67,8 @@ class AssistantConfig:
     max_retries: int = 2
     requests_per_minute: int = 5
     flush_interval: float = 0.05
+    flush_min_chars: int = 320
+    flush_max_delay: float = 0.1
     price_per_million_prompt: float | None = None
     price_per_million_completion: float | None = None
 
@@ -301,13 +306,9 @@ async def _run(
     reply: Message, settings: AssistantConfig, control: "chat.pubsub.Subscription"
 ) -> str:
     attempt = _Attempt(reply.id, secrets.token_hex(6))  # type: ignore[arg-type]
-    chat.update_reply(
-        attempt.reply_id,
-        status=chat.THINKING,
-        generation_id=attempt.generation_id,
-        content="",
-        error=None,
-    )
+    if chat.claim_reply(attempt.reply_id, attempt.generation_id) is None:
+        # Another worker's attempt (a double-clicked Retry, a takeover) got it first.
+        return "superseded"
     consume = asyncio.ensure_future(_consume(attempt, settings, reply.room_id))
     stop = asyncio.ensure_future(control.next())
     await asyncio.wait({consume, stop}, return_when=asyncio.FIRST_COMPLETED)
@@ -321,13 +322,13 @@ async def _run(
     else:
         stop.cancel()
         status, error = _outcome(consume, attempt)
+    # The text is stored and sent by the flushes; the final row carries only the status.
     attempt.flush()
     finished = chat.finish_reply(
         attempt.reply_id,
         attempt.generation_id,
         status=status,
         error=error,
-        content=attempt.text,
         prompt_tokens=attempt.prompt_tokens,
         completion_tokens=attempt.completion_tokens,
         generation_id=None,
@@ -374,7 +375,7 @@ async def _consume(attempt: _Attempt, settings: AssistantConfig, room_id: int) -
         stream_options={"include_usage": True},
     )
     attempt.started = True
-    async with stream, _flushing(attempt, settings.flush_interval) as note_text:
+    async with stream, _flushing(attempt, settings) as note_text:
         async for chunk in stream:
             if attempt.superseded:
                 break
@@ -390,35 +391,84 @@ async def _consume(attempt: _Attempt, settings: AssistantConfig, room_id: int) -
 
 
 @contextlib.asynccontextmanager
-async def _flushing(attempt: _Attempt, interval: float) -> AsyncIterator[Callable[[str], None]]:
-    """Yields `note_text(text)`; sends the first text at once, then at most every interval."""
-    streaming = False
+async def _flushing(
+    attempt: _Attempt, settings: AssistantConfig
+) -> AsyncIterator[Callable[[str], None]]:
+    """Yields `note_text(text)`, which gathers the reply's text; the text leaves as the
+    module's docstring says, and a timer sends what would otherwise wait too long."""
+    coalescer = _Coalescer(attempt, settings)
+    timer = asyncio.ensure_future(coalescer.run_timer())
+    try:
+        yield coalescer.note_text
+    finally:
+        timer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await timer
 
-    def note_text(text: str) -> None:
-        nonlocal streaming
+
+class _Coalescer:
+    def __init__(self, attempt: _Attempt, settings: AssistantConfig) -> None:
+        self._attempt = attempt
+        self._settings = settings
+        self._clock = asyncio.get_running_loop().time
+        self._streaming = False
+        self._last_flush = 0.0
+        self._pending_since: float | None = None
+        # Set when the timer's next deadline may have moved earlier.
+        self._deadline_moved = asyncio.Event()
+
+    def note_text(self, text: str) -> None:
+        attempt = self._attempt
+        was_enough = self._enough_pending()
         attempt.text += text
-        if not streaming:
-            streaming = True
+        if not self._streaming:
+            self._streaming = True
             if chat.finish_reply(attempt.reply_id, attempt.generation_id, status=chat.STREAMING):
-                attempt.flush()
+                self._flush()
             else:
                 attempt.superseded = True
+            return
+        if self._pending_since is None:
+            self._pending_since = self._clock()
+            self._deadline_moved.set()
+        if self._enough_pending():
+            if self._clock() - self._last_flush >= self._settings.flush_interval:
+                self._flush()
+            elif not was_enough:
+                self._deadline_moved.set()
 
-    async def tick() -> None:
-        beats = max(1, round(_heartbeat_seconds() / interval))
-        for n in itertools.count(1):
-            if attempt.superseded:
-                return
-            await asyncio.sleep(interval)
-            attempt.flush()
-            if n % beats == 0:
-                # Alive even while the model sends chunks without text.
-                chat.touch_reply(attempt.reply_id)
+    async def run_timer(self) -> None:
+        """Flushes text that is due, and beats the reply's heart: alive even while the model
+        sends chunks without text."""
+        heartbeat = _heartbeat_seconds()
+        last_beat = self._clock()
+        while not self._attempt.superseded:
+            now = self._clock()
+            due = self._flush_due()
+            if due is not None and now >= due:
+                self._flush()
+                continue
+            if now - last_beat >= heartbeat:
+                chat.touch_reply(self._attempt.reply_id)
+                last_beat = now
+            wake_at = last_beat + heartbeat if due is None else min(due, last_beat + heartbeat)
+            self._deadline_moved.clear()
+            # Not `wait_for`: on Python 3.11 it can swallow the cancellation that ends this.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(max(0.0, wake_at - now)):
+                    await self._deadline_moved.wait()
 
-    ticker = asyncio.ensure_future(tick())
-    try:
-        yield note_text
-    finally:
-        ticker.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await ticker
+    def _enough_pending(self) -> bool:
+        return len(self._attempt.text) - self._attempt.sent >= self._settings.flush_min_chars
+
+    def _flush_due(self) -> float | None:
+        if self._pending_since is None:
+            return None
+        due = self._pending_since + self._settings.flush_max_delay
+        if self._enough_pending():
+            due = min(due, self._last_flush + self._settings.flush_interval)
+        return due
+
+    def _flush(self) -> None:
+        self._attempt.flush()
+        self._last_flush, self._pending_since = self._clock(), None

@@ -3,8 +3,9 @@
 The only door to those tables and to the room topics. Plain Python, no Reflex: event
 handlers call these functions, and so do the seeds, the tests and the benchmarks.
 
-Every change is committed first and broadcast second, as a `MessageEvent` on the room's
-topic: `{"kind": "created" | "updated" | "deleted", "message": MessageRow}`.
+Every change is committed first and broadcast second, on the room's topic: a
+`MessageEvent` (`{"kind": "created" | "updated" | "deleted", "message": MessageRow}`), or
+for assistant replies an `AppendedEvent` (new text) or a `PatchedEvent` (new status).
 """
 
 import contextlib
@@ -84,6 +85,26 @@ class AppendedEvent(TypedDict):
     generation_id: str
     offset: int
     text: str
+
+
+# The fields of a reply that change while its text streams (the text travels in appends).
+ReplyField = Literal["status", "generation_id", "error", "prompt_tokens", "completion_tokens"]
+REPLY_FIELDS: tuple[ReplyField, ...] = (
+    "status",
+    "generation_id",
+    "error",
+    "prompt_tokens",
+    "completion_tokens",
+)
+
+
+class PatchedEvent(TypedDict):
+    """A reply's status fields changed and its text did not. Members already have the text
+    from the appends, so only these fields travel, not the whole reply again."""
+
+    kind: Literal["patched"]
+    message_id: int
+    fields: dict[str, object]
 
 
 def message_row(message: Message) -> MessageRow:
@@ -297,7 +318,8 @@ def create_reply(room_id: int, assistant_id: int, requested_by_id: int) -> Messa
 
 
 def update_reply(reply_id: int, **fields: object) -> Message | None:
-    """Sets the reply's fields (status, content, usage...) and tells every member."""
+    """Sets the reply's fields (status, content, usage...) and tells every member: the whole
+    row when its text is set, else only its status fields."""
     with repo.session() as db:
         reply = db.get(Message, reply_id)
         if reply is None:
@@ -308,7 +330,10 @@ def update_reply(reply_id: int, **fields: object) -> Message | None:
         db.add(reply)
         db.commit()
         updated: Message = _load_message(db, reply_id)  # type: ignore[assignment]
-    _broadcast("updated", updated)
+    if "content" in fields:
+        _broadcast("updated", updated)
+    else:
+        _broadcast_reply_fields(updated)
     return updated
 
 
@@ -330,7 +355,8 @@ def claim_reply(reply_id: int, generation_id: str) -> Message | None:
             return None
         db.commit()
         claimed: Message = _load_message(db, reply_id)  # type: ignore[assignment]
-    _broadcast("updated", claimed)
+    # A queued reply has no text yet (a retry cleared it): its new status is all there is.
+    _broadcast_reply_fields(claimed)
     return claimed
 
 
@@ -430,6 +456,16 @@ async def subscribe_reply(reply_id: int) -> AsyncIterator[pubsub.Subscription]:
 def _broadcast(kind: Literal["created", "updated", "deleted"], message: Message) -> None:
     event: MessageEvent = {"kind": kind, "message": message_row(message)}
     pubsub.broker().publish(room_topic(message.room_id), dict(event))
+
+
+def _broadcast_reply_fields(reply: Message) -> None:
+    row = message_row(reply)
+    event: PatchedEvent = {
+        "kind": "patched",
+        "message_id": row["id"],
+        "fields": {name: row[name] for name in REPLY_FIELDS},
+    }
+    pubsub.broker().publish(room_topic(reply.room_id), dict(event))
 
 
 def _load_message(db: Session, message_id: int) -> Message | None:

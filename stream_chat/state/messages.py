@@ -27,6 +27,8 @@ from stream_chat.streams.binding import StreamsState
 
 
 class MessagesState(StreamsState, RoomsState):
+    __state_name__ = "messages"
+
     stream_specs: ClassVar[tuple[StreamSpec, ...]] = (MESSAGES_SPEC,)
 
     oldest_id: int | None = None

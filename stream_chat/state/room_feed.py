@@ -44,6 +44,12 @@ def presented(row: chat.MessageRow) -> dict[str, Any]:
     return {**row, "usage": assistant.usage_note(row["prompt_tokens"], row["completion_tokens"])}
 
 
+def presented_reply_fields(fields: dict[str, Any]) -> dict[str, Any]:
+    """A reply's changed status fields as the page shows them (see `presented`)."""
+    usage = assistant.usage_note(fields.get("prompt_tokens"), fields.get("completion_tokens"))
+    return {**fields, "usage": usage}
+
+
 def channel_name(room_id: int) -> str:
     return f"room:{room_id}"
 
@@ -140,6 +146,14 @@ class RoomFeed:
         elif kind == "updated":
             self._track(event["message"])
             ops.insert(MESSAGES_SPEC, presented(event["message"]), update_only=True)
+        elif kind == "patched":
+            if "generation_id" in event["fields"]:
+                self._generations[event["message_id"]] = event["fields"]["generation_id"] or None
+            ops.patch(
+                MESSAGES_SPEC,
+                {"id": event["message_id"]},
+                presented_reply_fields(event["fields"]),
+            )
         elif kind == "deleted":
             ops.delete(MESSAGES_SPEC, event["message"])
         elif kind == "appended" and self._current_generation(event) == event["generation_id"]:
@@ -147,7 +161,7 @@ class RoomFeed:
             # is used, so nobody sees a gap, and nothing is shown.
             ops.append_text(
                 MESSAGES_SPEC,
-                f"{MESSAGES}-{event['message_id']}",
+                {"id": event["message_id"]},
                 "content",
                 event["text"],
                 offset=event["offset"],

@@ -15,6 +15,8 @@ class RoomLink:
 
 
 class RoomsState(SessionState):
+    __state_name__ = "rooms"
+
     rooms: list[RoomLink] = []
     current_room_id: int | None = None
     room_name: str = ""

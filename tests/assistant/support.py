@@ -72,14 +72,23 @@ def row(reply_id: int) -> Message:
 # --------------------------------------------------------------------------- broadcasts
 
 
+# Events that say what a reply now is: a whole row, or (patched) its status fields only.
+ROW_KINDS = ("created", "updated", "patched")
+
+
 @dataclass
 class Recorded:
     at: float  # time.monotonic() when the recorder received it
     event: dict[str, Any]
 
+    @property
+    def reply(self) -> dict[str, Any]:
+        """The reply's fields this event carries: the whole row, or a patch's fields."""
+        return self.event["fields"] if self.event["kind"] == "patched" else self.event["message"]
+
 
 def event_reply_id(event: dict[str, Any]) -> int | None:
-    if event["kind"] == "appended":
+    if event["kind"] in ("appended", "patched"):
         return event["message_id"]
     if "message" in event:
         return event["message"]["id"]
@@ -89,8 +98,8 @@ def event_reply_id(event: dict[str, Any]) -> int | None:
 def describe(event: dict[str, Any]) -> tuple[Any, ...]:
     if event["kind"] == "appended":
         return ("appended", "", event["message_id"], event["offset"], event["text"])
-    message = event.get("message", {})
-    return (event["kind"], message.get("status", ""), message.get("id"))
+    fields = event["fields"] if event["kind"] == "patched" else event.get("message", {})
+    return (event["kind"], fields.get("status", ""), event_reply_id(event))
 
 
 @dataclass
@@ -137,9 +146,9 @@ class RoomRecorder:
     async def wait_status(self, reply_id: int, status: str, timeout: float = WAIT) -> Recorded:
         return await self.wait_for(
             lambda e: (
-                e["kind"] in ("created", "updated")
-                and e["message"]["id"] == reply_id
-                and e["message"]["status"] == status
+                e["kind"] in ROW_KINDS
+                and event_reply_id(e) == reply_id
+                and Recorded(0, e).reply["status"] == status
             ),
             timeout,
         )
@@ -163,7 +172,7 @@ class RoomRecorder:
         return [r for r in self.of(reply_id) if r.event["kind"] == "appended"]
 
     def updates(self, reply_id: int) -> list[Recorded]:
-        return [r for r in self.of(reply_id) if r.event["kind"] in ("created", "updated")]
+        return [r for r in self.of(reply_id) if r.event["kind"] in ROW_KINDS]
 
     def index_of(self, recorded: Recorded) -> int:
         return next(i for i, r in enumerate(self.events) if r is recorded)

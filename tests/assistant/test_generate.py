@@ -59,21 +59,20 @@ async def test_normal_stream_events_row_and_request(seed, configure, fake, recor
 
     assert rec.timeline(reply.id) == [
         ("created", chat.QUEUED),
-        ("updated", chat.THINKING),
-        ("updated", chat.STREAMING),
+        ("patched", chat.THINKING),
+        ("patched", chat.STREAMING),
         ("appended", ""),
-        ("updated", chat.DONE),
+        ("patched", chat.DONE),
     ], rec.describe_all()
     updates = rec.updates(reply.id)
-    thinking, streaming, done = (u.event["message"] for u in updates[1:])
+    thinking, streaming, done = (u.reply for u in updates[1:])
     generation_id = thinking["generation_id"]
     assert generation_id
-    assert thinking["content"] == ""
     assert streaming["generation_id"] == generation_id
     assert done["generation_id"] == ""  # None in the row, "" in a MessageRow
-    assert done["content"] == "".join(tokens)
     assert (done["prompt_tokens"], done["completion_tokens"]) == (42, 7)
-    assert done["is_assistant"] is True
+    # The text went out in the appends; the status changes do not carry it again.
+    assert set(thinking) == set(streaming) == set(done) == set(chat.REPLY_FIELDS)
 
     appended = rec.appended(reply.id)
     assert appended
@@ -116,7 +115,7 @@ async def test_usage_is_optional(seed, configure, fake, record, response, tokens
     assert stored.content == "".join(response.tokens)
     assert (stored.prompt_tokens, stored.completion_tokens) == tokens
     assert stored.error is None
-    assert rec.updates(reply.id)[-1].event["message"]["status"] == chat.DONE
+    assert rec.updates(reply.id)[-1].reply["status"] == chat.DONE
     assert assistant.usage_note(*tokens) == ("" if tokens == (None, None) else "42 + 7 tokens")
 
 
@@ -152,7 +151,7 @@ async def test_500_after_retries_fails_with_the_status(seed, configure, fake, re
     assert "the model is on fire" in stored.error
     assert stored.content == ""
     assert stored.generation_id is None
-    assert rec.updates(reply.id)[-1].event["message"]["status"] == "error"
+    assert rec.updates(reply.id)[-1].reply["status"] == "error"
     assert not rec.appended(reply.id)
     question = seed.messages[-1]
     assert row(question.id).content == question.content  # the asker's message is untouched
@@ -241,7 +240,7 @@ async def test_stop_mid_stream(seed, configure, fake, record, spawn):
     assert stored.content.startswith("word0 word1 ")
     assert len(stored.content) < len("".join(f"word{i} " for i in range(100)))
     stopped = await rec.wait_status(reply.id, chat.STOPPED)
-    assert stopped.event["message"]["content"] == stored.content
+    assert "content" not in stopped.reply  # members have the text from the appends
     after = rec.of(reply.id)[rec.of(reply.id).index(stopped) + 1 :]
     assert not [r for r in after if r.event["kind"] == "appended"]
     assert_appends_are_contiguous(rec.appended(reply.id), stored.content)
@@ -278,7 +277,7 @@ async def test_replaced_attempt_stops_writing(seed, configure, fake, record, spa
     task = spawn(generate(reply.id))
 
     thinking = await rec.wait_status(reply.id, chat.THINKING)
-    old_generation = thinking.event["message"]["generation_id"]
+    old_generation = thinking.reply["generation_id"]
     await rec.wait_text(reply.id, length=len("old0 old1 "))
     # What a retry elsewhere would leave: a new attempt owns the reply.
     chat.update_reply(reply.id, generation_id="new-attempt", status=chat.STREAMING, content="New")
@@ -415,7 +414,7 @@ async def test_one_generation_per_room(seed, configure, fake, record, spawn):
 
     first_done = await rec.wait_status(first.id, chat.DONE)
     second_updates = rec.updates(second.id)
-    statuses = [u.event["message"]["status"] for u in second_updates]
+    statuses = [u.reply["status"] for u in second_updates]
     assert statuses == [chat.QUEUED, chat.THINKING, chat.STREAMING, chat.DONE]
     assert rec.index_of(second_updates[1]) > rec.index_of(first_done)
     assert all(rec.index_of(a) > rec.index_of(first_done) for a in rec.appended(second.id))
@@ -450,7 +449,7 @@ async def test_stopping_a_queued_reply_sends_nothing(seed, configure, fake, reco
     assert row(first.id).status == chat.STREAMING
     assert await asyncio.wait_for(first_task, 5) == chat.DONE
     assert [r.status for r in await fake.requests_async()] == [200]
-    assert [u.event["message"]["status"] for u in rec.updates(queued.id)] == [
+    assert [u.reply["status"] for u in rec.updates(queued.id)] == [
         chat.QUEUED,
         chat.STOPPED,
     ]
@@ -466,3 +465,72 @@ async def test_generate_ignores_a_reply_that_is_not_queued(seed, configure, fake
     assert await generate(reply.id) == chat.STOPPED
     assert await generate(reply.id + 1000) == "missing"
     assert await fake.requests_async() == []
+
+
+async def test_two_runs_of_one_reply_make_one_request(seed, configure, fake, record, spawn):
+    # A double-clicked Retry, or two workers taking over the same reply: both runs wait
+    # behind an earlier reply, both see it finish, and only one claim of theirs wins.
+    fake.set_default(Stream([f"w{i} " for i in range(5)], delay=0.02))
+    rec = await record(seed.room.id)
+    earlier = assistant.request_reply(seed.room.id, seed.bob.id)
+    reply = assistant.request_reply(seed.room.id, seed.alice.id)
+    runs = [spawn(generate(earlier.id)), spawn(generate(reply.id)), spawn(generate(reply.id))]
+
+    results = await asyncio.wait_for(asyncio.gather(*runs), 10)
+
+    assert results[0] == chat.DONE
+    assert sorted(results[1:]) == [chat.DONE, "superseded"]
+    assert len(await fake.requests_async()) == 2
+    assert row(reply.id).content == "w0 w1 w2 w3 w4 "
+    assert [u.reply["status"] for u in rec.updates(reply.id)].count(chat.THINKING) == 1
+
+
+# --------------------------------------------------------------------------- coalescing policy
+
+
+async def test_fast_text_leaves_in_chunks_no_closer_than_the_interval(
+    seed, configure, fake, record
+):
+    configure(flush_interval=0.05, flush_min_chars=200, flush_max_delay=0.5)
+    # 10,000 characters a second: 200 gather in 20 ms, so the interval is what holds them.
+    tokens = ["abcd "] * 1000
+    fake.script(Stream(tokens, tokens_per_second=2000))
+    rec = await record(seed.room.id)
+    reply = assistant.request_reply(seed.room.id, seed.alice.id)
+
+    assert await generate(reply.id) == chat.DONE
+
+    appended = rec.appended(reply.id)
+    assert_appends_are_contiguous(appended, "".join(tokens))
+    middle = appended[1:-1]
+    assert middle, [len(a.event["text"]) for a in appended]
+    assert all(len(a.event["text"]) >= 200 for a in middle), [len(a.event["text"]) for a in middle]
+    # The last one goes when the stream ends, without waiting.
+    gaps = [b.at - a.at for a, b in itertools.pairwise(appended[:-1])]
+    assert min(gaps) > 0.04, gaps
+
+
+async def test_slow_text_waits_no_longer_than_the_max_delay(seed, configure, fake, record):
+    configure(flush_interval=0.05, flush_min_chars=10_000, flush_max_delay=0.15)
+    tokens = [f"w{i} " for i in range(24)]
+    fake.script(Stream(tokens, delay=0.03))
+    rec = await record(seed.room.id)
+    reply = assistant.request_reply(seed.room.id, seed.alice.id)
+
+    assert await generate(reply.id) == chat.DONE
+
+    appended = rec.appended(reply.id)
+    assert_appends_are_contiguous(appended, "".join(tokens))
+    # ~0.7 s of text never reaches 10,000 characters: the delay alone sends it, in pieces,
+    # each piece sent about 0.15 s after its first token left the server (token k leaves
+    # (k + 1) x 0.03 s after the request arrived; the machine's clock is shared).
+    [request] = await fake.requests_async()
+    assert len(appended) >= 4, [a.event["text"] for a in appended]
+    token_starts = list(itertools.accumulate((len(t) for t in tokens), initial=0))
+    waits = []
+    for append in appended[1:]:
+        first_token = token_starts.index(append.event["offset"])
+        left_server = request.arrived_monotonic + (first_token + 1) * 0.03
+        waits.append(append.at - left_server)
+    assert max(waits) < 0.15 + 0.05, waits
+    assert min(waits[:-1]) > 0.15 - 0.02, waits

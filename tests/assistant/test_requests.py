@@ -150,9 +150,7 @@ async def test_retry_after_an_error(seed, configure, fake, record):
     failed = row(reply.id)
     assert (failed.status, failed.content) == ("error", "Half an")
     assert failed.error
-    first_generation = (await rec.wait_status(reply.id, chat.THINKING)).event["message"][
-        "generation_id"
-    ]
+    first_generation = (await rec.wait_status(reply.id, chat.THINKING)).reply["generation_id"]
 
     retried = assistant.retry_reply(reply.id, seed.bob.id)
 
@@ -175,9 +173,9 @@ async def test_retry_after_an_error(seed, configure, fake, record):
     stored = row(reply.id)
     assert (stored.status, stored.content, stored.error) == (chat.DONE, "Better now", None)
     thinking = [
-        u.event["message"]["generation_id"]
+        u.reply["generation_id"]
         for u in rec.updates(reply.id)
-        if u.event["message"]["status"] == chat.THINKING
+        if u.reply["status"] == chat.THINKING
     ]
     assert len(thinking) == 2
     assert thinking[0] == first_generation

@@ -1328,6 +1328,56 @@ async def test_a_stale_generations_text_is_an_empty_channel_batch(
     assert chat.get_message(reply_id).content == "New text"  # type: ignore[union-attr]
 
 
+async def test_a_replys_status_changes_are_patches_without_its_text(room_app: RoomApp) -> None:
+    # The text reaches the tabs in appends; the streaming and final rows must not carry it
+    # again (that doubled the bytes of every reply), yet every tab ends with the whole reply.
+    ann = make_user("Ann")
+    assistant = accounts.assistant_user()
+    room = make_room("general")
+    seed(room, [ann], 2)
+    a = await open_room(room_app, ann, room)
+    reply = chat.create_reply(room.id, assistant.id, ann.id)  # type: ignore[arg-type]
+    assert chat.claim_reply(reply.id, "gen-1") is not None  # type: ignore[arg-type]
+    await room_app.quiet()
+    mark = a.mark()
+
+    assert chat.finish_reply(reply.id, "gen-1", status=chat.STREAMING)  # type: ignore[arg-type]
+    assert chat.append_to_reply(reply.id, "gen-1", 0, "Hello")  # type: ignore[arg-type]
+    assert chat.append_to_reply(reply.id, "gen-1", 5, " world")  # type: ignore[arg-type]
+    chat.finish_reply(
+        reply.id,  # type: ignore[arg-type]
+        "gen-1",
+        status=chat.DONE,
+        prompt_tokens=12,
+        completion_tokens=2,
+        generation_id=None,
+    )
+    # A chunk of the finished attempt that arrives late shows nothing.
+    pubsub.broker().publish(
+        chat.room_topic(room.id),  # type: ignore[arg-type]
+        {
+            "kind": "appended",
+            "message_id": reply.id,
+            "generation_id": "gen-1",
+            "offset": 11,
+            "text": " late",
+        },
+    )
+    await room_app.quiet()
+
+    ops = [op for batch in a.channel_batches(mark) for op in batch["ops"]]
+    patches = [op for op in ops if op[0] == "patch"]
+    assert [p[2]["status"] for p in patches] == [chat.STREAMING, chat.DONE]
+    assert all("content" not in p[2] for p in patches)
+    assert patches[-1][2]["usage"] == "12 + 2 tokens"
+    assert [op for op in ops if op[0] == "insert"] == []
+    item = a.stream.items[-1]
+    assert (item["id"], item["content"], item["status"]) == (reply.id, "Hello world", chat.DONE)
+    assert (item["generation_id"], item["usage"]) == ("", "12 + 2 tokens")
+    assert item["sender_name"] == assistant.name  # the fields a patch leaves alone
+    assert chat.get_message(reply.id).content == "Hello world"  # type: ignore[union-attr]
+
+
 async def test_a_resync_racing_a_room_switch_leaves_the_old_room(room_app: RoomApp) -> None:
     # The browser asks for a resync (it saw a gap) just as the user opens another room:
     # the resync's follow-up (`resume_feed`) runs after the switch's page load started,
