@@ -869,8 +869,9 @@ def print_report(result: Result, plan: Plan, elapsed: float) -> None:
     if result.tabs:
         print(
             "upd = websocket messages carrying ops on the reply (rows = of them row changes: "
-            "queued,\nthinking rows, streaming, done patches); upd/s over first text -> done; peak = most "
-            "in any 1 s;\nbytes = their payloads (UTF-8); xL = bytes / L; txt B / row B = reply "
+            "queued,\nthinking rows, streaming, done patches); upd/s over first text -> done; "
+            "peak = most in any 1 s;\nbytes = their payloads (UTF-8); xL = bytes / L; "
+            "txt B / row B = reply "
             "text carried by\nappends / by rows; ch/upd = text chars per append; 1st txt, "
             "done = ms from the send;\nlag = ms behind the fake's writing of that text "
             "(estimated); * = the asker."
