@@ -292,6 +292,13 @@ class _Attempt:
     # elsewhere): the attempt stops and must not write to the reply again.
     superseded: bool = False
 
+    def start_text(self) -> None:
+        """Sends the first text with the status "streaming", at once."""
+        if chat.start_reply_text(self.reply_id, self.generation_id, self.text):
+            self.sent = len(self.text)
+        else:
+            self.superseded = True
+
     def flush(self) -> None:
         """Sends what arrived since the last flush."""
         if self.superseded or self.sent == len(self.text):
@@ -306,7 +313,7 @@ async def _run(
     reply: Message, settings: AssistantConfig, control: "chat.pubsub.Subscription"
 ) -> str:
     attempt = _Attempt(reply.id, secrets.token_hex(6))  # type: ignore[arg-type]
-    if chat.claim_reply(attempt.reply_id, attempt.generation_id) is None:
+    if not chat.claim_reply(attempt.reply_id, attempt.generation_id):
         # Another worker's attempt (a double-clicked Retry, a takeover) got it first.
         return "superseded"
     consume = asyncio.ensure_future(_consume(attempt, settings, reply.room_id))
@@ -423,10 +430,8 @@ class _Coalescer:
         attempt.text += text
         if not self._streaming:
             self._streaming = True
-            if chat.finish_reply(attempt.reply_id, attempt.generation_id, status=chat.STREAMING):
-                self._flush()
-            else:
-                attempt.superseded = True
+            attempt.start_text()
+            self._last_flush = self._clock()
             return
         if self._pending_since is None:
             self._pending_since = self._clock()

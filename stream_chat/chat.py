@@ -337,27 +337,32 @@ def update_reply(reply_id: int, **fields: object) -> Message | None:
     return updated
 
 
-def claim_reply(reply_id: int, generation_id: str) -> Message | None:
-    """Starts an attempt at a queued reply: only one claim wins, whichever worker makes it."""
+def claim_reply(reply_id: int, generation_id: str) -> bool:
+    """Starts an attempt at a queued reply: only one claim wins, whichever worker makes it.
+    A queued reply has no text (a retry cleared it) and no usage yet, so the new status
+    fields are all the room needs to hear."""
+    fields: dict[str, object] = {
+        "status": THINKING,
+        "generation_id": generation_id,
+        "error": None,
+        "prompt_tokens": None,
+        "completion_tokens": None,
+    }
     claim = (
         update(Message)
         .where(col(Message.id) == reply_id, col(Message.status) == QUEUED)
-        .values(
-            status=THINKING,
-            generation_id=generation_id,
-            content="",
-            error=None,
-            updated_at=utcnow(),
-        )
+        .values(**fields, content="", updated_at=utcnow())
+        .returning(col(Message.room_id))
     )
     with repo.session() as db:
-        if db.exec(claim).rowcount != 1:  # type: ignore[call-overload]
-            return None
+        room_id = db.exec(claim).scalar_one_or_none()  # type: ignore[call-overload]
         db.commit()
-        claimed: Message = _load_message(db, reply_id)  # type: ignore[assignment]
-    # A queued reply has no text yet (a retry cleared it): its new status is all there is.
-    _broadcast_reply_fields(claimed)
-    return claimed
+    if room_id is None:
+        return False
+    fields["error"] = ""  # as in a MessageRow
+    event: PatchedEvent = {"kind": "patched", "message_id": reply_id, "fields": fields}
+    pubsub.broker().publish(room_topic(room_id), dict(event))
+    return True
 
 
 def finish_reply(reply_id: int, owner: str, **fields: object) -> Message | None:
@@ -367,6 +372,31 @@ def finish_reply(reply_id: int, owner: str, **fields: object) -> Message | None:
         if reply is None or reply.generation_id != owner:
             return None
     return update_reply(reply_id, **fields)
+
+
+def start_reply_text(reply_id: int, generation_id: str, text: str) -> bool:
+    """The reply's first text and its "streaming" status, in one write, while the attempt
+    with `generation_id` owns it: the first token is what a reader waits for. Broadcasts the
+    status change, then the text as an append. False when the attempt no longer owns it."""
+    start = (
+        update(Message)
+        .where(col(Message.id) == reply_id, col(Message.generation_id) == generation_id)
+        .values(status=STREAMING, content=text, updated_at=utcnow())
+        .returning(col(Message.room_id))
+    )
+    with repo.session() as db:
+        room_id = db.exec(start).scalar_one_or_none()  # type: ignore[call-overload]
+        db.commit()
+    if room_id is None:
+        return False
+    status: PatchedEvent = {
+        "kind": "patched",
+        "message_id": reply_id,
+        "fields": {"status": STREAMING},
+    }
+    pubsub.broker().publish(room_topic(room_id), dict(status))
+    _publish_appended(room_id, reply_id, generation_id, 0, text)
+    return True
 
 
 def touch_reply(reply_id: int) -> None:
@@ -391,6 +421,13 @@ def append_to_reply(reply_id: int, generation_id: str, offset: int, text: str) -
         db.add(reply)
         db.commit()
         room_id = reply.room_id
+    _publish_appended(room_id, reply_id, generation_id, offset, text)
+    return True
+
+
+def _publish_appended(
+    room_id: int, reply_id: int, generation_id: str, offset: int, text: str
+) -> None:
     event: AppendedEvent = {
         "kind": "appended",
         "message_id": reply_id,
@@ -399,13 +436,13 @@ def append_to_reply(reply_id: int, generation_id: str, offset: int, text: str) -
         "text": text,
     }
     pubsub.broker().publish(room_topic(room_id), dict(event))
-    return True
 
 
 def active_replies(room_id: int) -> list[Message]:
     """The room's unfinished replies, oldest first: the head of the list is generating."""
+    # Without the senders: this runs before every reply's first token, to take turns.
     query = (
-        _messages_with_senders()
+        select(Message)
         .where(Message.room_id == room_id, col(Message.status).in_(ACTIVE_STATUSES))
         .order_by(col(Message.id))
     )

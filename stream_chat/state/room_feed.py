@@ -46,6 +46,8 @@ def presented(row: chat.MessageRow) -> dict[str, Any]:
 
 def presented_reply_fields(fields: dict[str, Any]) -> dict[str, Any]:
     """A reply's changed status fields as the page shows them (see `presented`)."""
+    if "prompt_tokens" not in fields and "completion_tokens" not in fields:
+        return fields
     usage = assistant.usage_note(fields.get("prompt_tokens"), fields.get("completion_tokens"))
     return {**fields, "usage": usage}
 

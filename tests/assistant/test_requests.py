@@ -325,3 +325,37 @@ async def test_a_live_but_wordless_attempt_is_not_taken_over(
     assert row(thinker.id).content == "Answer"
     first, second = await fake.requests_async()
     assert second.arrived_monotonic >= first.end.monotonic  # one generation per room
+
+
+# --------------------------------------------------------------------------- the first text
+
+
+async def test_the_first_text_is_written_only_by_the_owning_attempt(seed, record):
+    rec = await record(seed.room.id)
+    reply = assistant.request_reply(seed.room.id, seed.alice.id)
+    assert chat.claim_reply(reply.id, "gen-1")
+
+    assert chat.start_reply_text(reply.id, "gen-0", "Stale") is False
+    assert (row(reply.id).status, row(reply.id).content) == (chat.THINKING, "")
+    assert chat.start_reply_text(reply.id, "gen-1", "Hello") is True
+
+    stored = row(reply.id)
+    assert (stored.status, stored.content, stored.generation_id) == (
+        chat.STREAMING,
+        "Hello",
+        "gen-1",
+    )
+    await rec.wait_text(reply.id, length=len("Hello"))
+    # The broker numbers each event ("seq"); the rest is what the context published.
+    events = [{k: v for k, v in r.event.items() if k != "seq"} for r in rec.of(reply.id)]
+    assert events[-2:] == [
+        {"kind": "patched", "message_id": reply.id, "fields": {"status": chat.STREAMING}},
+        {
+            "kind": "appended",
+            "message_id": reply.id,
+            "generation_id": "gen-1",
+            "offset": 0,
+            "text": "Hello",
+        },
+    ]
+    assert all(e.get("text") != "Stale" for e in events)

@@ -1278,11 +1278,11 @@ async def test_a_stale_generations_text_is_an_empty_channel_batch(
 
     def start_reply() -> int:
         reply = chat.create_reply(room.id, assistant.id, ann.id)  # type: ignore[arg-type]
-        assert chat.claim_reply(reply.id, "gen-1") is not None  # type: ignore[arg-type]
+        assert chat.claim_reply(reply.id, "gen-1")  # type: ignore[arg-type]
         assert chat.append_to_reply(reply.id, "gen-1", 0, "Hel")  # type: ignore[arg-type]
         # Stopped and retried: a second attempt owns the reply.
         chat.update_reply(reply.id, status=chat.QUEUED, content="")  # type: ignore[arg-type]
-        assert chat.claim_reply(reply.id, "gen-2") is not None  # type: ignore[arg-type]
+        assert chat.claim_reply(reply.id, "gen-2")  # type: ignore[arg-type]
         return reply.id  # type: ignore[return-value]
 
     if reply_started == "before the feed opened":
@@ -1337,7 +1337,7 @@ async def test_a_replys_status_changes_are_patches_without_its_text(room_app: Ro
     seed(room, [ann], 2)
     a = await open_room(room_app, ann, room)
     reply = chat.create_reply(room.id, assistant.id, ann.id)  # type: ignore[arg-type]
-    assert chat.claim_reply(reply.id, "gen-1") is not None  # type: ignore[arg-type]
+    assert chat.claim_reply(reply.id, "gen-1")  # type: ignore[arg-type]
     await room_app.quiet()
     mark = a.mark()
 
