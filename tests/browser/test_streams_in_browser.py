@@ -68,6 +68,15 @@ def wait_for_dom(page: Page, ids: list[str]) -> None:
     )
 
 
+def wait_for_dom_texts(page: Page, texts: list[str]) -> None:
+    page.wait_for_function(
+        "texts => JSON.stringify([...document.querySelectorAll('#items li')]"
+        ".map(li => li.textContent)) === JSON.stringify(texts)",
+        arg=texts,
+        timeout=15_000,
+    )
+
+
 STEPS: list[tuple[str, list[list[Any]]]] = [
     ("stream a new list", [["stream", [[item(1), item(2), item(3)]]]]),
     ("insert at -1 appends", [["insert", [item(4)]]]),
@@ -106,11 +115,15 @@ def test_every_op_reaches_the_dom_in_order(page: Page, app_server: AppServer) ->
         run(page, calls)
         history.extend(calls)
         expected = expected_after(history)
+        texts = [entry["text"] for entry in expected.items]
         try:
+            # The texts too: an update in place leaves the ids as they were before the click.
+            wait_for_dom_texts(page, texts)
             wait_for_dom(page, expected.dom_ids)
         except Exception as error:  # say which step broke
-            raise AssertionError(f"{label}: DOM {dom_ids(page)} != {expected.dom_ids}") from error
-        assert dom_texts(page) == [entry["text"] for entry in expected.items], label
+            raise AssertionError(
+                f"{label}: DOM {dom_ids(page)} {dom_texts(page)} != {expected.dom_ids} {texts}"
+            ) from error
         assert json.loads(page.inner_text("#reference")) == expected.dom_ids, label
         if label == "append text":
             screenshot(page, "stream-lab")
