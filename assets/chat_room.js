@@ -124,13 +124,15 @@ function attach({
     attributeFilter: ["data-status"],
     attributeOldValue: true,
   });
-  // Rows can grow after they are inserted (markdown, code highlighting, fonts): a reader
+  // Rows can grow after they are inserted (markdown, code highlighting, fonts), and the
+  // scroller itself shrinks when the composer grows or a line appears under it: a reader
   // who was at the bottom stays there.
   const resizes = new ResizeObserver(() => {
     if (before.atBottom) scrollToBottom(scroller);
     remember();
   });
   resizes.observe(list);
+  resizes.observe(scroller);
   const onScroll = () => {
     remember();
     if (before.atBottom) setPill(false);
