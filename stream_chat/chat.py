@@ -11,7 +11,7 @@ for assistant replies an `AppendedEvent` (new text) or a `PatchedEvent` (new sta
 import contextlib
 from collections.abc import AsyncIterator
 from datetime import datetime
-from typing import Literal, TypedDict
+from typing import Any, Literal, TypedDict
 
 from sqlalchemy.orm import joinedload
 from sqlmodel import Session, col, func, select, update
@@ -348,53 +348,33 @@ def claim_reply(reply_id: int, generation_id: str) -> bool:
         "prompt_tokens": None,
         "completion_tokens": None,
     }
-    claim = (
-        update(Message)
-        .where(col(Message.id) == reply_id, col(Message.status) == QUEUED)
-        .values(**fields, content="", updated_at=utcnow())
-        .returning(col(Message.room_id))
-    )
-    with repo.session() as db:
-        room_id = db.exec(claim).scalar_one_or_none()  # type: ignore[call-overload]
-        db.commit()
+    room_id = _update_reply_if(reply_id, col(Message.status) == QUEUED, **fields, content="")
     if room_id is None:
         return False
-    fields["error"] = ""  # as in a MessageRow
-    event: PatchedEvent = {"kind": "patched", "message_id": reply_id, "fields": fields}
-    pubsub.broker().publish(room_topic(room_id), dict(event))
+    _publish_reply_fields(room_id, reply_id, fields)
     return True
 
 
-def finish_reply(reply_id: int, owner: str, **fields: object) -> Message | None:
-    """Like `update_reply`, but only while the attempt with generation id `owner` owns it."""
-    with repo.session() as db:
-        reply = db.get(Message, reply_id)
-        if reply is None or reply.generation_id != owner:
-            return None
-    return update_reply(reply_id, **fields)
+def finish_reply(reply_id: int, owner: str, **fields: object) -> bool:
+    """Sets the reply's status fields while the attempt with generation id `owner` owns it
+    (checked in the same statement). False when another attempt took it over."""
+    room_id = _update_reply_if(reply_id, col(Message.generation_id) == owner, **fields)
+    if room_id is None:
+        return False
+    _publish_reply_fields(room_id, reply_id, fields)
+    return True
 
 
 def start_reply_text(reply_id: int, generation_id: str, text: str) -> bool:
     """The reply's first text and its "streaming" status, in one write, while the attempt
     with `generation_id` owns it: the first token is what a reader waits for. Broadcasts the
     status change, then the text as an append. False when the attempt no longer owns it."""
-    start = (
-        update(Message)
-        .where(col(Message.id) == reply_id, col(Message.generation_id) == generation_id)
-        .values(status=STREAMING, content=text, updated_at=utcnow())
-        .returning(col(Message.room_id))
+    room_id = _update_reply_if(
+        reply_id, col(Message.generation_id) == generation_id, status=STREAMING, content=text
     )
-    with repo.session() as db:
-        room_id = db.exec(start).scalar_one_or_none()  # type: ignore[call-overload]
-        db.commit()
     if room_id is None:
         return False
-    status: PatchedEvent = {
-        "kind": "patched",
-        "message_id": reply_id,
-        "fields": {"status": STREAMING},
-    }
-    pubsub.broker().publish(room_topic(room_id), dict(status))
+    _publish_reply_fields(room_id, reply_id, {"status": STREAMING})
     _publish_appended(room_id, reply_id, generation_id, 0, text)
     return True
 
@@ -497,12 +477,32 @@ def _broadcast(kind: Literal["created", "updated", "deleted"], message: Message)
 
 def _broadcast_reply_fields(reply: Message) -> None:
     row = message_row(reply)
-    event: PatchedEvent = {
-        "kind": "patched",
-        "message_id": row["id"],
-        "fields": {name: row[name] for name in REPLY_FIELDS},
+    _publish_reply_fields(reply.room_id, row["id"], {name: row[name] for name in REPLY_FIELDS})
+
+
+def _publish_reply_fields(room_id: int, reply_id: int, fields: dict[str, object]) -> None:
+    # A MessageRow says "" where the database has no error or generation id.
+    as_row = {
+        name: "" if value is None and name in ("error", "generation_id") else value
+        for name, value in fields.items()
     }
-    pubsub.broker().publish(room_topic(reply.room_id), dict(event))
+    event: PatchedEvent = {"kind": "patched", "message_id": reply_id, "fields": as_row}
+    pubsub.broker().publish(room_topic(room_id), dict(event))
+
+
+def _update_reply_if(reply_id: int, condition: Any, **values: object) -> int | None:
+    """Sets the reply's columns in one statement when `condition` holds; the reply's room id,
+    or None when it did not hold (another attempt owns the reply, or it is gone)."""
+    statement = (
+        update(Message)
+        .where(col(Message.id) == reply_id, condition)
+        .values(**values, updated_at=utcnow())
+        .returning(col(Message.room_id))
+    )
+    with repo.session() as db:
+        room_id: int | None = db.exec(statement).scalar_one_or_none()  # type: ignore[call-overload]
+        db.commit()
+    return room_id
 
 
 def _load_message(db: Session, message_id: int) -> Message | None:
