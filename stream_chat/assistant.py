@@ -26,7 +26,7 @@ import os
 import re
 import secrets
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 import openai
@@ -281,7 +281,10 @@ def _abandoned(reply: Message, settings: AssistantConfig) -> bool:
 class _Attempt:
     reply_id: int
     generation_id: str
-    text: str = ""
+    # Text not sent yet, in pieces: joining once per flush, not once per token, keeps a
+    # long reply linear. `sent` is the length of the text sent so far.
+    unsent: list[str] = field(default_factory=list)
+    unsent_chars: int = 0
     sent: int = 0
     finish_reason: str | None = None
     prompt_tokens: int | None = None
@@ -292,21 +295,29 @@ class _Attempt:
     # elsewhere): the attempt stops and must not write to the reply again.
     superseded: bool = False
 
+    def add_text(self, text: str) -> None:
+        self.unsent.append(text)
+        self.unsent_chars += len(text)
+
     def start_text(self) -> None:
         """Sends the first text with the status "streaming", at once."""
-        if chat.start_reply_text(self.reply_id, self.generation_id, self.text):
-            self.sent = len(self.text)
-        else:
+        if not chat.start_reply_text(self.reply_id, self.generation_id, self._take_unsent()):
             self.superseded = True
 
     def flush(self) -> None:
         """Sends what arrived since the last flush."""
-        if self.superseded or self.sent == len(self.text):
+        if self.superseded or not self.unsent_chars:
             return
-        new_text = self.text[self.sent :]
-        offset, self.sent = self.sent, len(self.text)
+        offset = self.sent
+        new_text = self._take_unsent()
         if not chat.append_to_reply(self.reply_id, self.generation_id, offset, new_text):
             self.superseded = True
+
+    def _take_unsent(self) -> str:
+        text = "".join(self.unsent)
+        self.sent += self.unsent_chars
+        self.unsent, self.unsent_chars = [], 0
+        return text
 
 
 async def _run(
@@ -340,7 +351,7 @@ async def _run(
         completion_tokens=attempt.completion_tokens,
         generation_id=None,
     )
-    return status if finished is not None else "superseded"
+    return status if finished else "superseded"
 
 
 def _outcome(consume: "asyncio.Future[None]", attempt: _Attempt) -> tuple[str, str | None]:
@@ -427,7 +438,7 @@ class _Coalescer:
     def note_text(self, text: str) -> None:
         attempt = self._attempt
         was_enough = self._enough_pending()
-        attempt.text += text
+        attempt.add_text(text)
         if not self._streaming:
             self._streaming = True
             attempt.start_text()
@@ -464,7 +475,7 @@ class _Coalescer:
                     await self._deadline_moved.wait()
 
     def _enough_pending(self) -> bool:
-        return len(self._attempt.text) - self._attempt.sent >= self._settings.flush_min_chars
+        return self._attempt.unsent_chars >= self._settings.flush_min_chars
 
     def _flush_due(self) -> float | None:
         if self._pending_since is None:
