@@ -262,6 +262,14 @@ OP_CASES = [
         [["append", "msgs-a", "text", "tok"]],
         id="append-by-item",
     ),
+    pytest.param(
+        "stream_patch",
+        ["msgs", {"id": "a"}, {"status": "done", "usage": "3 + 4 tokens"}],
+        {},
+        "msgs",
+        [["patch", "msgs-a", {"status": "done", "usage": "3 + 4 tokens"}]],
+        id="patch",
+    ),
 ]
 
 
