@@ -59,22 +59,18 @@ def open_lab(page: Page, server: AppServer) -> None:
     expect(page.locator("#empty-flag")).to_be_visible()
 
 
+def wait_for_items(page: Page, values: list[str], attribute: str = "id") -> None:
+    """Until the list's items have these values of `attribute` (`id`, `textContent`)."""
+    page.wait_for_function(
+        "([values, attribute]) => JSON.stringify([...document.querySelectorAll('#items li')]"
+        ".map(li => li[attribute])) === JSON.stringify(values)",
+        arg=[values, attribute],
+        timeout=15_000,
+    )
+
+
 def wait_for_dom(page: Page, ids: list[str]) -> None:
-    page.wait_for_function(
-        "ids => JSON.stringify([...document.querySelectorAll('#items li')].map(li => li.id))"
-        " === JSON.stringify(ids)",
-        arg=ids,
-        timeout=15_000,
-    )
-
-
-def wait_for_dom_texts(page: Page, texts: list[str]) -> None:
-    page.wait_for_function(
-        "texts => JSON.stringify([...document.querySelectorAll('#items li')]"
-        ".map(li => li.textContent)) === JSON.stringify(texts)",
-        arg=texts,
-        timeout=15_000,
-    )
+    wait_for_items(page, ids)
 
 
 STEPS: list[tuple[str, list[list[Any]]]] = [
@@ -118,7 +114,7 @@ def test_every_op_reaches_the_dom_in_order(page: Page, app_server: AppServer) ->
         texts = [entry["text"] for entry in expected.items]
         try:
             # The texts too: an update in place leaves the ids as they were before the click.
-            wait_for_dom_texts(page, texts)
+            wait_for_items(page, texts, "textContent")
             wait_for_dom(page, expected.dom_ids)
         except Exception as error:  # say which step broke
             raise AssertionError(
