@@ -93,6 +93,33 @@ async def test_normal_stream_events_row_and_request(seed, configure, fake, recor
     ]
 
 
+async def test_the_request_is_what_the_typed_create_sends(seed, configure, fake):
+    """`open_stream` skips `chat.completions.create`'s parameter transform; the model server
+    must not be able to tell: same body, same auth, same client headers."""
+    settings = configure(model="gpt-fake")
+    messages = assistant.build_prompt(seed.room.id, settings)
+    fake.script(Stream(["a"]), Stream(["a"]))
+
+    async with await assistant.open_stream(settings, messages) as stream:
+        [chunk async for chunk in stream]
+    typed = await settings.client().chat.completions.create(
+        model=settings.model,
+        messages=messages,
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    async with typed:
+        [chunk async for chunk in typed]
+
+    ours, theirs = await fake.requests_async()
+    assert (ours.method, ours.path) == (theirs.method, theirs.path)
+    assert ours.body == theirs.body
+    assert len(ours.messages) == 5
+    assert ours.headers["authorization"] == theirs.headers["authorization"] == "Bearer test"
+    for name in ("content-type", "accept", "user-agent", "x-stainless-retry-count"):
+        assert ours.headers.get(name) == theirs.headers.get(name), name
+
+
 @pytest.mark.parametrize(
     ("response", "tokens"),
     [
@@ -333,7 +360,9 @@ async def test_replaced_attempt_never_overwrites_after_its_last_flush(
 # --------------------------------------------------------------------------- 11: coalescing
 
 
-async def test_text_is_coalesced_and_the_first_text_sent_at_once(seed, configure, fake, record):
+async def test_text_is_coalesced_and_the_first_text_sent_at_once(
+    seed, configure, fake, record, steady_clock
+):
     configure(flush_interval=0.05)
     tokens = [f"t{i} " for i in range(300)]
     first_delay = 0.2
@@ -365,7 +394,9 @@ async def test_text_is_coalesced_and_the_first_text_sent_at_once(seed, configure
     assert appended[0].at - first_token_sent < 0.05
 
 
-async def test_the_first_text_is_not_held_for_the_flush_interval(seed, configure, fake, record):
+async def test_the_first_text_is_not_held_for_the_flush_interval(
+    seed, configure, fake, record, steady_clock
+):
     # With a long interval, holding the first text back until the next tick would show.
     configure(flush_interval=0.5)
     # The first token leaves 0.3 s after the headers, the next ones 0.3 s apart: the first
@@ -489,7 +520,7 @@ async def test_two_runs_of_one_reply_make_one_request(seed, configure, fake, rec
 
 
 async def test_fast_text_leaves_in_chunks_no_closer_than_the_interval(
-    seed, configure, fake, record
+    steady_clock, seed, configure, fake, record
 ):
     configure(flush_interval=0.05, flush_min_chars=200, flush_max_delay=0.5)
     # 10,000 characters a second: 200 gather in 20 ms, so the interval is what holds them.
@@ -510,7 +541,9 @@ async def test_fast_text_leaves_in_chunks_no_closer_than_the_interval(
     assert min(gaps) > 0.04, gaps
 
 
-async def test_slow_text_waits_no_longer_than_the_max_delay(seed, configure, fake, record):
+async def test_slow_text_waits_no_longer_than_the_max_delay(
+    seed, configure, fake, record, steady_clock
+):
     configure(flush_interval=0.05, flush_min_chars=10_000, flush_max_delay=0.15)
     tokens = [f"w{i} " for i in range(24)]
     fake.script(Stream(tokens, delay=0.03))
