@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import contextlib
 import functools
+import gc
 import json
 import math
 import os
@@ -273,13 +274,42 @@ class CpuWindow:
 # --------------------------------------------------------------------------------------------
 
 
-def parse_args(doc: str, argv: Sequence[str] | None, *, quick: bool = True) -> argparse.Namespace:
-    """The benchmarks' command line: ``--json PATH``, and ``--quick`` where there is a short run."""
+def parse_args(
+    doc: str,
+    argv: Sequence[str] | None,
+    *,
+    quick: bool = True,
+    modes: Sequence[str] = (),
+) -> argparse.Namespace:
+    """The benchmarks' command line: ``--json PATH``, ``--quick`` where there is a short run,
+    ``--mode`` (repeatable; all by default) where there are several modes."""
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     if quick:
         parser.add_argument("--quick", action="store_true", help="a short smoke run (< 1 minute)")
+    if modes:
+        parser.add_argument(
+            "--mode", action="append", choices=modes, help="run only this mode (repeatable)"
+        )
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write results as JSON")
     return parser.parse_args(argv)
+
+
+@contextlib.contextmanager
+def clients_without_collector_pauses() -> Iterator[None]:
+    """While a benchmark measures: no garbage-collector pause in this process.
+
+    All the tabs live in this one process, so one full collection of it (100 ms or more
+    with hundreds of tabs) would hold every tab's receipt at once and be counted as the
+    app's latency. A browser tab's collector pauses that tab alone. Collected before and
+    after instead.
+    """
+    gc.collect()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+        gc.collect()
 
 
 def fmt(value: float, digits: int = 1) -> str:
