@@ -198,12 +198,11 @@ def build_prompt(room_id: int, settings: AssistantConfig) -> list[dict[str, str]
     """The system prompt and the room's recent messages, newest kept within the budget."""
     budget = settings.prompt_token_budget - _estimate_tokens(settings.system_prompt)
     turns: list[dict[str, str]] = []
-    for message in reversed(chat.recent_messages(room_id, settings.history_messages)):
-        if message.sender and message.sender.is_assistant:
-            turn = {"role": "assistant", "content": message.content}
+    for said in reversed(chat.recent_messages(room_id, settings.history_messages)):
+        if said.sender_is_assistant:
+            turn = {"role": "assistant", "content": said.content}
         else:
-            name = message.sender.name if message.sender else "Someone"
-            turn = {"role": "user", "content": f"{name}: {message.content}"}
+            turn = {"role": "user", "content": f"{said.sender_name}: {said.content}"}
         cost = _estimate_tokens(turn["content"])
         if cost > budget:
             break

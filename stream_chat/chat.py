@@ -11,14 +11,14 @@ for assistant replies an `AppendedEvent` (new text) or a `PatchedEvent` (new sta
 import contextlib
 from collections.abc import AsyncIterator
 from datetime import datetime
-from typing import Any, Literal, TypedDict
+from typing import Any, Literal, NamedTuple, TypedDict
 
 from sqlalchemy.orm import joinedload
 from sqlmodel import Session, col, func, select, update
 from sqlmodel.sql.expression import SelectOfScalar
 
 from stream_chat import pubsub, repo
-from stream_chat.models import Message, Room, utcnow
+from stream_chat.models import Message, Room, User, utcnow
 
 MAX_MESSAGE_LENGTH = 4000
 PAGE_SIZE = 20
@@ -440,10 +440,22 @@ def count_replies_requested_since(user_id: int, since: datetime) -> int:
         return db.exec(query).one()
 
 
-def recent_messages(room_id: int, limit: int) -> list[Message]:
-    """The room's newest finished messages, oldest first (what the assistant reads)."""
+class Said(NamedTuple):
+    """A finished message as the assistant reads it: who said what."""
+
+    sender_name: str
+    sender_is_assistant: bool
+    content: str
+
+
+def recent_messages(room_id: int, limit: int) -> list[Said]:
+    """The room's newest finished messages, oldest first (what the assistant reads).
+
+    Three columns, not whole rows: this read is on the way to every reply's first token, and
+    building 40 ORM objects with their senders cost more than the query."""
     query = (
-        _messages_with_senders()
+        select(User.name, User.is_assistant, Message.content)
+        .join(User, col(Message.sender_id) == col(User.id))
         .where(
             Message.room_id == room_id,
             col(Message.status).is_(None) | (col(Message.status) == DONE),
@@ -452,7 +464,8 @@ def recent_messages(room_id: int, limit: int) -> list[Message]:
         .limit(limit)
     )
     with repo.session() as db:
-        return list(reversed(db.exec(query).all()))
+        rows = db.exec(query).all()
+    return [Said(*row) for row in reversed(rows)]
 
 
 def reply_topic(reply_id: int) -> str:
