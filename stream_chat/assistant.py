@@ -224,19 +224,28 @@ async def generate(reply_id: int, settings: AssistantConfig | None = None) -> st
     settings = settings or config()
     # Let the room see the queued reply before the synchronous work below runs.
     await asyncio.sleep(0)
-    reply = chat.get_message(reply_id)
-    if reply is None or reply.status != chat.QUEUED:
-        return reply.status if reply and reply.status else "missing"
+    attempt = _Attempt(reply_id, secrets.token_hex(6))
     async with chat.subscribe_reply(reply_id) as control:
-        if not await _wait_for_turn(reply, settings, control):
-            return chat.STOPPED
-        return await _run(reply, settings, control)
+        # Mostly the room is idle and this claim, one statement, is all the waiting there is.
+        while (room_id := chat.claim_reply(reply_id, attempt.generation_id)) is None:
+            reply = chat.get_message(reply_id)
+            if reply is None:
+                return "missing"
+            if reply.status in (chat.THINKING, chat.STREAMING):
+                # Another run of it (a double-clicked Retry, a takeover) claimed it first.
+                return "superseded"
+            if reply.status != chat.QUEUED:
+                return reply.status or "missing"
+            if not await _wait_for_turn(reply, settings, control):
+                return chat.STOPPED
+        return await _run(attempt, room_id, settings, control)
 
 
 async def _wait_for_turn(
     reply: Message, settings: AssistantConfig, control: "chat.pubsub.Subscription"
 ) -> bool:
-    """True once this reply heads the room's queue; False if it was stopped while queued."""
+    """True once nothing in the room is ahead of this reply; False if it was stopped while
+    queued. Ahead: a reply being written, or a queued one asked for earlier."""
     last_heartbeat = asyncio.get_running_loop().time()
     async with chat.subscribe(reply.room_id) as room:
         while True:
@@ -244,14 +253,13 @@ async def _wait_for_turn(
             if now - last_heartbeat >= _heartbeat_seconds():
                 chat.touch_reply(reply.id)  # type: ignore[arg-type]
                 last_heartbeat = now
-            queue = chat.active_replies(reply.room_id)
-            head = queue[0] if queue else None
-            if head is None or head.id == reply.id:
-                return head is not None
-            if _abandoned(head, settings):
+            blocker = _ahead_of(reply, chat.active_replies(reply.room_id))
+            if blocker is None:
+                return True
+            if _abandoned(blocker, settings):
                 chat.update_reply(
-                    head.id,
-                    status=chat.INTERRUPTED,  # type: ignore[arg-type]
+                    blocker.id,  # type: ignore[arg-type]
+                    status=chat.INTERRUPTED,
                     error="The worker writing this reply went away.",
                     generation_id=None,
                 )
@@ -268,6 +276,15 @@ async def _wait_for_turn(
             if stop in done:
                 chat.update_reply(reply.id, status=chat.STOPPED, generation_id=None)  # type: ignore[arg-type]
                 return False
+
+
+def _ahead_of(reply: Message, active: list[Message]) -> Message | None:
+    """The reply being written in the room, else the oldest queued one before `reply`
+    (the same rule as `chat.claim_reply`'s)."""
+    others = [other for other in active if other.id != reply.id]
+    writing = [other for other in others if other.status != chat.QUEUED]
+    earlier = [other for other in others if other.id < reply.id]  # type: ignore[operator]
+    return (writing or earlier or [None])[0]
 
 
 def _abandoned(reply: Message, settings: AssistantConfig) -> bool:
@@ -321,13 +338,12 @@ class _Attempt:
 
 
 async def _run(
-    reply: Message, settings: AssistantConfig, control: "chat.pubsub.Subscription"
+    attempt: "_Attempt",
+    room_id: int,
+    settings: AssistantConfig,
+    control: "chat.pubsub.Subscription",
 ) -> str:
-    attempt = _Attempt(reply.id, secrets.token_hex(6))  # type: ignore[arg-type]
-    if not chat.claim_reply(attempt.reply_id, attempt.generation_id):
-        # Another worker's attempt (a double-clicked Retry, a takeover) got it first.
-        return "superseded"
-    consume = asyncio.ensure_future(_consume(attempt, settings, reply.room_id))
+    consume = asyncio.ensure_future(_consume(attempt, settings, room_id))
     stop = asyncio.ensure_future(control.next())
     await asyncio.wait({consume, stop}, return_when=asyncio.FIRST_COMPLETED)
     status, error = chat.DONE, None

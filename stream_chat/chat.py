@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any, Literal, NamedTuple, TypedDict
 
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import aliased, joinedload
 from sqlmodel import Session, col, func, select, update
 from sqlmodel.sql.expression import SelectOfScalar
 
@@ -337,8 +337,11 @@ def update_reply(reply_id: int, **fields: object) -> Message | None:
     return updated
 
 
-def claim_reply(reply_id: int, generation_id: str) -> bool:
-    """Starts an attempt at a queued reply: only one claim wins, whichever worker makes it.
+def claim_reply(reply_id: int, generation_id: str) -> int | None:
+    """Starts an attempt at a queued reply whose turn it is: no reply in its room is being
+    written, and none queued before it. One statement, so only one claim wins, whichever
+    worker makes it. The reply's room id, or None when it is not queued or not next.
+
     A queued reply has no text (a retry cleared it) and no usage yet, so the new status
     fields are all the room needs to hear."""
     fields: dict[str, object] = {
@@ -348,11 +351,23 @@ def claim_reply(reply_id: int, generation_id: str) -> bool:
         "prompt_tokens": None,
         "completion_tokens": None,
     }
-    room_id = _update_reply_if(reply_id, col(Message.status) == QUEUED, **fields, content="")
-    if room_id is None:
-        return False
-    _publish_reply_fields(room_id, reply_id, fields)
-    return True
+    other = aliased(Message)
+    ahead = (
+        select(other.id)
+        .where(
+            other.room_id == Message.room_id,
+            col(other.id) != Message.id,
+            col(other.status).in_((THINKING, STREAMING))
+            | ((other.status == QUEUED) & (col(other.id) < Message.id)),
+        )
+        .exists()
+    )
+    room_id = _update_reply_if(
+        reply_id, (col(Message.status) == QUEUED) & ~ahead, **fields, content=""
+    )
+    if room_id is not None:
+        _publish_reply_fields(room_id, reply_id, fields)
+    return room_id
 
 
 def finish_reply(reply_id: int, owner: str, **fields: object) -> bool:
