@@ -11,7 +11,7 @@ for assistant replies an `AppendedEvent` (new text) or a `PatchedEvent` (new sta
 import contextlib
 from collections.abc import AsyncIterator
 from datetime import datetime
-from typing import Any, Literal, NamedTuple, TypedDict
+from typing import Any, Literal, NamedTuple, NotRequired, TypedDict
 
 from sqlalchemy.orm import aliased, joinedload
 from sqlmodel import Session, col, func, select, update
@@ -78,13 +78,17 @@ class MessageEvent(TypedDict):
 
 class AppendedEvent(TypedDict):
     """Text added to a streaming reply. `offset` is the reply's length before it, so a member
-    who read part of the reply from the database knows which part it already has."""
+    who read part of the reply from the database knows which part it already has.
+
+    The first text also carries the reply's new status fields, as a `PatchedEvent` would:
+    one broadcast instead of two on the way to the first token, which readers wait for."""
 
     kind: Literal["appended"]
     message_id: int
     generation_id: str
     offset: int
     text: str
+    fields: NotRequired[dict[str, object]]
 
 
 # The fields of a reply that change while its text streams (the text travels in appends).
@@ -337,6 +341,26 @@ def update_reply(reply_id: int, **fields: object) -> Message | None:
     return updated
 
 
+def _next_in_its_room() -> Any:
+    """A queued reply with no reply of its room being written and none queued before it."""
+    other = aliased(Message)
+    ahead = (
+        select(other.id)
+        .where(
+            other.room_id == Message.room_id,
+            col(other.id) != Message.id,
+            col(other.status).in_((THINKING, STREAMING))
+            | ((other.status == QUEUED) & (col(other.id) < Message.id)),
+        )
+        .exists()
+    )
+    return (col(Message.status) == QUEUED) & ~ahead
+
+
+# Built once: building this expression (an aliased table) took longer than running it.
+_NEXT_IN_ITS_ROOM = _next_in_its_room()
+
+
 def claim_reply(reply_id: int, generation_id: str) -> int | None:
     """Starts an attempt at a queued reply whose turn it is: no reply in its room is being
     written, and none queued before it. One statement, so only one claim wins, whichever
@@ -351,20 +375,7 @@ def claim_reply(reply_id: int, generation_id: str) -> int | None:
         "prompt_tokens": None,
         "completion_tokens": None,
     }
-    other = aliased(Message)
-    ahead = (
-        select(other.id)
-        .where(
-            other.room_id == Message.room_id,
-            col(other.id) != Message.id,
-            col(other.status).in_((THINKING, STREAMING))
-            | ((other.status == QUEUED) & (col(other.id) < Message.id)),
-        )
-        .exists()
-    )
-    room_id = _update_reply_if(
-        reply_id, (col(Message.status) == QUEUED) & ~ahead, **fields, content=""
-    )
+    room_id = _update_reply_if(reply_id, _NEXT_IN_ITS_ROOM, **fields, content="")
     if room_id is not None:
         _publish_reply_fields(room_id, reply_id, fields)
     return room_id
@@ -382,15 +393,14 @@ def finish_reply(reply_id: int, owner: str, **fields: object) -> bool:
 
 def start_reply_text(reply_id: int, generation_id: str, text: str) -> bool:
     """The reply's first text and its "streaming" status, in one write, while the attempt
-    with `generation_id` owns it: the first token is what a reader waits for. Broadcasts the
-    status change, then the text as an append. False when the attempt no longer owns it."""
+    with `generation_id` owns it: the first token is what a reader waits for. The text and
+    the status change go out in one broadcast. False when the attempt no longer owns it."""
     room_id = _update_reply_if(
         reply_id, col(Message.generation_id) == generation_id, status=STREAMING, content=text
     )
     if room_id is None:
         return False
-    _publish_reply_fields(room_id, reply_id, {"status": STREAMING})
-    _publish_appended(room_id, reply_id, generation_id, 0, text)
+    _publish_appended(room_id, reply_id, generation_id, 0, text, {"status": STREAMING})
     return True
 
 
@@ -421,7 +431,12 @@ def append_to_reply(reply_id: int, generation_id: str, offset: int, text: str) -
 
 
 def _publish_appended(
-    room_id: int, reply_id: int, generation_id: str, offset: int, text: str
+    room_id: int,
+    reply_id: int,
+    generation_id: str,
+    offset: int,
+    text: str,
+    fields: dict[str, object] | None = None,
 ) -> None:
     event: AppendedEvent = {
         "kind": "appended",
@@ -430,6 +445,8 @@ def _publish_appended(
         "offset": offset,
         "text": text,
     }
+    if fields:
+        event["fields"] = fields
     pubsub.broker().publish(room_topic(room_id), dict(event))
 
 
