@@ -161,6 +161,12 @@ class RoomFeed:
         elif kind == "appended" and self._current_generation(event) == event["generation_id"]:
             # A stopped or replaced generation's late text gets an empty batch: the number
             # is used, so nobody sees a gap, and nothing is shown.
+            if "fields" in event:
+                ops.patch(
+                    MESSAGES_SPEC,
+                    {"id": event["message_id"]},
+                    presented_reply_fields(event["fields"]),
+                )
             ops.append_text(
                 MESSAGES_SPEC,
                 {"id": event["message_id"]},

@@ -72,8 +72,10 @@ def row(reply_id: int) -> Message:
 # --------------------------------------------------------------------------- broadcasts
 
 
-# Events that say what a reply now is: a whole row, or (patched) its status fields only.
-ROW_KINDS = ("created", "updated", "patched")
+def says_status(event: dict[str, Any]) -> bool:
+    """Whether the event says what a reply now is: a whole row, a patch of its status fields,
+    or the first text with the status that comes with it."""
+    return event["kind"] in ("created", "updated", "patched") or "fields" in event
 
 
 @dataclass
@@ -83,8 +85,8 @@ class Recorded:
 
     @property
     def reply(self) -> dict[str, Any]:
-        """The reply's fields this event carries: the whole row, or a patch's fields."""
-        return self.event["fields"] if self.event["kind"] == "patched" else self.event["message"]
+        """The reply's fields this event carries: the whole row, or the status fields."""
+        return self.event["fields"] if "fields" in self.event else self.event["message"]
 
 
 def event_reply_id(event: dict[str, Any]) -> int | None:
@@ -96,10 +98,11 @@ def event_reply_id(event: dict[str, Any]) -> int | None:
 
 
 def describe(event: dict[str, Any]) -> tuple[Any, ...]:
+    fields = event["fields"] if "fields" in event else event.get("message", {})
+    status = fields.get("status", "")
     if event["kind"] == "appended":
-        return ("appended", "", event["message_id"], event["offset"], event["text"])
-    fields = event["fields"] if event["kind"] == "patched" else event.get("message", {})
-    return (event["kind"], fields.get("status", ""), event_reply_id(event))
+        return ("appended", status, event["message_id"], event["offset"], event["text"])
+    return (event["kind"], status, event_reply_id(event))
 
 
 @dataclass
@@ -146,7 +149,7 @@ class RoomRecorder:
     async def wait_status(self, reply_id: int, status: str, timeout: float = WAIT) -> Recorded:
         return await self.wait_for(
             lambda e: (
-                e["kind"] in ROW_KINDS
+                says_status(e)
                 and event_reply_id(e) == reply_id
                 and Recorded(0, e).reply["status"] == status
             ),
@@ -172,17 +175,18 @@ class RoomRecorder:
         return [r for r in self.of(reply_id) if r.event["kind"] == "appended"]
 
     def updates(self, reply_id: int) -> list[Recorded]:
-        return [r for r in self.of(reply_id) if r.event["kind"] in ROW_KINDS]
+        return [r for r in self.of(reply_id) if says_status(r.event)]
 
     def index_of(self, recorded: Recorded) -> int:
         return next(i for i, r in enumerate(self.events) if r is recorded)
 
     def timeline(self, reply_id: int) -> list[tuple[str, str]]:
-        """(kind, status) per event, consecutive appended events collapsed into one."""
+        """(kind, status) per event; an appended event without a status right after another
+        appended event is left out (how the text is split depends on timing)."""
         steps: list[tuple[str, str]] = []
         for recorded in self.of(reply_id):
             kind, status = describe(recorded.event)[:2]
-            if kind == "appended" and steps and steps[-1] == ("appended", ""):
+            if kind == "appended" and not status and steps and steps[-1][0] == "appended":
                 continue
             steps.append((kind, status))
         return steps

@@ -348,14 +348,14 @@ async def test_the_first_text_is_written_only_by_the_owning_attempt(seed, record
     await rec.wait_text(reply.id, length=len("Hello"))
     # The broker numbers each event ("seq"); the rest is what the context published.
     events = [{k: v for k, v in r.event.items() if k != "seq"} for r in rec.of(reply.id)]
-    assert events[-2:] == [
-        {"kind": "patched", "message_id": reply.id, "fields": {"status": chat.STREAMING}},
+    assert events[-1:] == [
         {
             "kind": "appended",
             "message_id": reply.id,
             "generation_id": "gen-1",
             "offset": 0,
             "text": "Hello",
+            "fields": {"status": chat.STREAMING},
         },
     ]
     assert all(e.get("text") != "Stale" for e in events)

@@ -1341,8 +1341,7 @@ async def test_a_replys_status_changes_are_patches_without_its_text(room_app: Ro
     await room_app.quiet()
     mark = a.mark()
 
-    assert chat.finish_reply(reply.id, "gen-1", status=chat.STREAMING)  # type: ignore[arg-type]
-    assert chat.append_to_reply(reply.id, "gen-1", 0, "Hello")  # type: ignore[arg-type]
+    assert chat.start_reply_text(reply.id, "gen-1", "Hello")  # type: ignore[arg-type]
     assert chat.append_to_reply(reply.id, "gen-1", 5, " world")  # type: ignore[arg-type]
     chat.finish_reply(
         reply.id,  # type: ignore[arg-type]
@@ -1365,7 +1364,13 @@ async def test_a_replys_status_changes_are_patches_without_its_text(room_app: Ro
     )
     await room_app.quiet()
 
-    ops = [op for batch in a.channel_batches(mark) for op in batch["ops"]]
+    batches = a.channel_batches(mark)
+    # The first text and the "streaming" status travel together: one message, not two.
+    assert batches[0]["ops"] == [
+        ["patch", dom(reply.id), {"status": chat.STREAMING}],
+        ["append", dom(reply.id), "content", "Hello", 0],
+    ]
+    ops = [op for batch in batches for op in batch["ops"]]
     patches = [op for op in ops if op[0] == "patch"]
     assert [p[2]["status"] for p in patches] == [chat.STREAMING, chat.DONE]
     assert all("content" not in p[2] for p in patches)
