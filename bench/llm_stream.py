@@ -47,7 +47,9 @@ Completion: send -> the done row at the slowest tab, over the server's own strea
 Targets (PASS/FAIL): bytes per tab <= 2 x L; <= 25 updates/s per tab; <= 20 ms added to the
 time to first token; completion within 5 % of the server's stream time. The app, the fake
 and this process (all the tabs) share the machine's cores; the CPU each used during the
-reply is reported. The exit code is 0 whatever the results.
+reply is reported. This process does not collect garbage while the bare baseline and the
+measured reply run (``common.clients_without_collector_pauses``). The exit code is 0
+whatever the results.
 """
 
 from __future__ import annotations
@@ -74,6 +76,7 @@ from typing import Any
 # First: makes the project root the working directory and puts it on sys.path.
 from common import (
     CpuWindow,
+    clients_without_collector_pauses,
     close_all,
     encode_frame,
     event_namespace,
@@ -663,8 +666,9 @@ async def measure(
 
         # The bare baseline, first half (after one discarded warm-up request).
         await bare_trial(fake, tokens, plan.tokens_per_second, "warmup")
-        for n in range(plan.bare_trials):
-            result.bare.append(await bare_trial(fake, tokens, plan.tokens_per_second, f"b{n}"))
+        with clients_without_collector_pauses():
+            for n in range(plan.bare_trials):
+                result.bare.append(await bare_trial(fake, tokens, plan.tokens_per_second, f"b{n}"))
 
         # The app's warm-up reply: its first request pays one-off costs.
         await asyncio.to_thread(
@@ -698,7 +702,10 @@ async def measure(
             f"L = {len(full_text)} chars ...",
             flush=True,
         )
-        with CpuWindow({"app": server.process.pid, "fake": fake.pid or 0}) as cpu:
+        with (
+            clients_without_collector_pauses(),
+            CpuWindow({"app": server.process.pid, "fake": fake.pid or 0}) as cpu,
+        ):
             sent, watches = await ask_and_wait(
                 sender,
                 clients,
@@ -714,8 +721,9 @@ async def measure(
         assert reply_dom is not None
 
         # The bare baseline, second half.
-        for n in range(plan.bare_trials):
-            result.bare.append(await bare_trial(fake, tokens, plan.tokens_per_second, f"a{n}"))
+        with clients_without_collector_pauses():
+            for n in range(plan.bare_trials):
+                result.bare.append(await bare_trial(fake, tokens, plan.tokens_per_second, f"a{n}"))
 
         result.app_client_construct_ms = median(
             [await construct_app_client(fake) for _ in range(3)]
