@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Literal, NamedTuple, NotRequired, TypedDict
 
-from sqlalchemy import ColumnElement, Table
+from sqlalchemy import ColumnElement, Table, insert
 from sqlalchemy.orm import joinedload
 from sqlmodel import Session, col, func, select, update
 from sqlmodel.sql.expression import SelectOfScalar
@@ -229,16 +229,7 @@ def get_message(message_id: int | str) -> Message | None:
 
 
 def create_message(room_id: int, sender_id: int, content: str) -> Message:
-    text = clean_content(content)
-    with repo.session() as db:
-        if db.get(Room, room_id) is None:
-            raise RoomNotFound()
-        message = Message(room_id=room_id, sender_id=sender_id, content=text)
-        db.add(message)
-        db.commit()
-        created: Message = _load_message(db, message.id)  # type: ignore[arg-type,assignment]
-    _broadcast("created", created)
-    return created
+    return _insert_message(room_id, sender_id, content=clean_content(content))
 
 
 def update_message(message_id: int, editor_id: int, content: str) -> Message:
@@ -307,19 +298,34 @@ def subscriber_count(room_id: int) -> int:
 
 def create_reply(room_id: int, assistant_id: int, requested_by_id: int) -> Message:
     """A queued, empty reply from the assistant, shown at once to every member."""
+    return _insert_message(
+        room_id, assistant_id, content="", status=QUEUED, requested_by_id=requested_by_id
+    )
+
+
+def _insert_message(room_id: int, sender_id: int, **columns: object) -> Message:
+    """Stores a new message, then tells the room. Two light statements, as this is on the
+    way to every delivery: the room (or RoomNotFound) with the sender, whose name the row
+    carries; then a Core insert. An unknown sender is left for the foreign key to refuse."""
+    room_and_sender = (
+        select(Room.id, User)
+        .outerjoin(User, col(User.id) == sender_id)
+        .where(Room.id == room_id)
+    )
+    now = utcnow()
+    values = {"room_id": room_id, "sender_id": sender_id, "inserted_at": now, "updated_at": now}
+    values |= columns
     with repo.session() as db:
-        reply = Message(
-            room_id=room_id,
-            sender_id=assistant_id,
-            content="",
-            status=QUEUED,
-            requested_by_id=requested_by_id,
-        )
-        db.add(reply)
+        found = db.exec(room_and_sender).first()
+        if found is None:
+            raise RoomNotFound()
+        inserted = insert(_MESSAGES).values(**values).returning(_MESSAGES.c.id)
+        message_id = db.execute(inserted).scalar_one()
         db.commit()
-        created: Message = _load_message(db, reply.id)  # type: ignore[arg-type,assignment]
-    _broadcast("created", created)
-    return created
+    message = Message(id=message_id, **values)
+    message.sender = found.User
+    _broadcast("created", message)
+    return message
 
 
 def update_reply(reply_id: int, **fields: object) -> Message | None:
