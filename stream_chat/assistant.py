@@ -163,35 +163,30 @@ def mentions_assistant(text: str) -> bool:
 
 def request_reply(room_id: int, requester_id: int) -> Message:
     """A queued reply, shown to the room at once, or RateLimited."""
-    settings = config()
-    window_start = utcnow() - timedelta(minutes=1)
-    if (
-        chat.count_replies_requested_since(requester_id, window_start)
-        >= settings.requests_per_minute
-    ):
-        raise RateLimited(
-            f"You can ask the assistant {settings.requests_per_minute} times a minute. "
-            "Try again in a moment."
-        )
+    _check_rate_limit(requester_id)
     return chat.create_reply(room_id, accounts.assistant_user().id, requester_id)  # type: ignore[arg-type]
 
 
 def retry_reply(reply_id: int, user_id: int) -> Message:
-    """Queues a failed, stopped or interrupted reply again (its text starts over)."""
+    """Queues a failed, stopped or interrupted reply again (its text starts over). A retry
+    is a request like any other: the rate limit counts it."""
     reply = chat.get_message(reply_id)
     if reply is None or reply.status is None:
         raise chat.MessageNotFound()
     if reply.status in chat.ACTIVE_STATUSES:
         raise chat.ChatError("This reply is still being written.")
-    updated = chat.update_reply(
-        reply_id,
-        status=chat.QUEUED,
-        content="",
-        error=None,
-        generation_id=None,
-        requested_by_id=user_id,
-    )
-    return updated  # type: ignore[return-value]
+    _check_rate_limit(user_id)
+    return chat.requeue_reply(reply_id, user_id)  # type: ignore[return-value]
+
+
+def _check_rate_limit(user_id: int) -> None:
+    settings = config()
+    window_start = utcnow() - timedelta(minutes=1)
+    if chat.count_assistant_requests_since(user_id, window_start) >= settings.requests_per_minute:
+        raise RateLimited(
+            f"You can ask the assistant {settings.requests_per_minute} times a minute. "
+            "Try again in a moment."
+        )
 
 
 def build_prompt(room_id: int, settings: AssistantConfig) -> list[dict[str, str]]:

@@ -19,7 +19,7 @@ from sqlmodel import Session, col, func, select, update
 from sqlmodel.sql.expression import SelectOfScalar
 
 from stream_chat import pubsub, repo
-from stream_chat.models import Message, Room, User, utcnow
+from stream_chat.models import AssistantRequest, Message, Room, User, utcnow
 
 MAX_MESSAGE_LENGTH = 4000
 PAGE_SIZE = 20
@@ -297,20 +297,27 @@ def subscriber_count(room_id: int) -> int:
 
 
 def create_reply(room_id: int, assistant_id: int, requested_by_id: int) -> Message:
-    """A queued, empty reply from the assistant, shown at once to every member."""
+    """A queued, empty reply from the assistant, shown at once to every member; the request
+    is logged for the rate limit in the same transaction."""
     return _insert_message(
-        room_id, assistant_id, content="", status=QUEUED, requested_by_id=requested_by_id
+        room_id,
+        assistant_id,
+        request_by=requested_by_id,
+        content="",
+        status=QUEUED,
+        requested_by_id=requested_by_id,
     )
 
 
-def _insert_message(room_id: int, sender_id: int, **columns: object) -> Message:
+def _insert_message(
+    room_id: int, sender_id: int, *, request_by: int | None = None, **columns: object
+) -> Message:
     """Stores a new message, then tells the room. Two light statements, as this is on the
     way to every delivery: the room (or RoomNotFound) with the sender, whose name the row
-    carries; then a Core insert. An unknown sender is left for the foreign key to refuse."""
+    carries; then a Core insert. An unknown sender is left for the foreign key to refuse.
+    With `request_by`, the message is a reply that user asked for (see `AssistantRequest`)."""
     room_and_sender = (
-        select(Room.id, User)
-        .outerjoin(User, col(User.id) == sender_id)
-        .where(Room.id == room_id)
+        select(Room.id, User).outerjoin(User, col(User.id) == sender_id).where(Room.id == room_id)
     )
     now = utcnow()
     values = {"room_id": room_id, "sender_id": sender_id, "inserted_at": now, "updated_at": now}
@@ -321,6 +328,8 @@ def _insert_message(room_id: int, sender_id: int, **columns: object) -> Message:
             raise RoomNotFound()
         inserted = insert(_MESSAGES).values(**values).returning(_MESSAGES.c.id)
         message_id = db.execute(inserted).scalar_one()
+        if request_by is not None:
+            _log_request(db, request_by, message_id)
         db.commit()
     message = Message(id=message_id, **values)
     message.sender = found.User
@@ -331,6 +340,25 @@ def _insert_message(room_id: int, sender_id: int, **columns: object) -> Message:
 def update_reply(reply_id: int, **fields: object) -> Message | None:
     """Sets the reply's fields (status, content, usage...) and tells every member: the whole
     row when its text is set, else only its status fields."""
+    return _update_reply(reply_id, None, fields)
+
+
+def requeue_reply(reply_id: int, requester_id: int) -> Message | None:
+    """Queues a reply again for `requester_id` (a retry): its text starts over, and the
+    request is logged for the rate limit like a new one, in the same transaction."""
+    fields: dict[str, object] = {
+        "status": QUEUED,
+        "content": "",
+        "error": None,
+        "generation_id": None,
+        "requested_by_id": requester_id,
+    }
+    return _update_reply(reply_id, requester_id, fields)
+
+
+def _update_reply(
+    reply_id: int, request_by: int | None, fields: dict[str, object]
+) -> Message | None:
     with repo.session() as db:
         reply = db.get(Message, reply_id)
         if reply is None:
@@ -339,6 +367,8 @@ def update_reply(reply_id: int, **fields: object) -> Message | None:
             setattr(reply, name, value)
         reply.updated_at = utcnow()
         db.add(reply)
+        if request_by is not None:
+            _log_request(db, request_by, reply_id)
         db.commit()
         updated: Message = _load_message(db, reply_id)  # type: ignore[assignment]
     if "content" in fields:
@@ -474,14 +504,19 @@ def active_replies(room_id: int) -> list[Message]:
         return list(db.exec(query).all())
 
 
-def count_replies_requested_since(user_id: int, since: datetime) -> int:
+def count_assistant_requests_since(user_id: int, since: datetime) -> int:
+    """New replies and retries `user_id` asked for since `since` (the rate limit's count)."""
     query = (
         select(func.count())
-        .select_from(Message)
-        .where(Message.requested_by_id == user_id, col(Message.inserted_at) >= since)
+        .select_from(AssistantRequest)
+        .where(AssistantRequest.user_id == user_id, col(AssistantRequest.requested_at) >= since)
     )
     with repo.session() as db:
         return db.exec(query).one()
+
+
+def _log_request(db: Session, user_id: int, reply_id: int) -> None:
+    db.add(AssistantRequest(user_id=user_id, reply_id=reply_id))
 
 
 class Said(NamedTuple):
@@ -547,9 +582,7 @@ def _publish_reply_fields(room_id: int, reply_id: int, fields: dict[str, object]
     pubsub.broker().publish(room_topic(room_id), dict(event))
 
 
-def _update_reply_if(
-    reply_id: int, condition: ColumnElement[bool], **values: object
-) -> int | None:
+def _update_reply_if(reply_id: int, condition: ColumnElement[bool], **values: object) -> int | None:
     """Sets the reply's columns in one statement when `condition` holds; the reply's room id,
     or None when it did not hold (another attempt owns the reply, or it is gone)."""
     statement = (

@@ -63,7 +63,12 @@ class Room(SQLModel, table=True):
 class Message(SQLModel, table=True):
     __tablename__ = "messages"
     # "Messages of room R before id X, newest first" is a backward range scan of this index.
-    __table_args__ = (sa.Index("ix_messages_room_id_id", "room_id", "id"),)
+    __table_args__ = (
+        sa.Index("ix_messages_room_id_id", "room_id", "id"),
+        # A room's unfinished replies (the assistant's queue), found without reading the
+        # whole room: most rows have no status.
+        sa.Index("ix_messages_room_id_status", "room_id", "status"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     content: str = Field(sa_type=sa.Text)
@@ -86,3 +91,18 @@ class Message(SQLModel, table=True):
         back_populates="messages",
         sa_relationship_kwargs={"foreign_keys": "[Message.sender_id]"},
     )
+
+
+class AssistantRequest(SQLModel, table=True):
+    """Someone asked the assistant for a reply, or retried one: what the per-user rate limit
+    counts. A retry reuses its reply's row, so the replies alone cannot tell."""
+
+    __tablename__ = "assistant_requests"
+    __table_args__ = (
+        sa.Index("ix_assistant_requests_user_id_requested_at", "user_id", "requested_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="users.id", ondelete="CASCADE")
+    reply_id: int | None = Field(default=None, foreign_key="messages.id", ondelete="SET NULL")
+    requested_at: datetime = Field(default_factory=utcnow)

@@ -5,10 +5,11 @@ import asyncio
 from datetime import timedelta
 
 import pytest
+from sqlmodel import select
 
 from stream_chat import assistant, chat, repo
 from stream_chat.assistant import AssistantConfig, RateLimited
-from stream_chat.models import Message, utcnow
+from stream_chat.models import AssistantRequest, Message, utcnow
 from tests.assistant.support import generate, make_user, reply_with_status, row
 from tests.support.fake_openai import MidStreamError, Stream
 
@@ -51,11 +52,27 @@ def test_rate_limit_window_is_one_minute(seed, configure):
     with pytest.raises(RateLimited):
         assistant.request_reply(seed.room.id, seed.alice.id)
     with repo.session() as db:
-        stored = db.get(Message, earlier.id)
-        stored.inserted_at = utcnow() - timedelta(seconds=61)
-        db.add(stored)
+        [request] = db.exec(select(AssistantRequest).where(AssistantRequest.reply_id == earlier.id))
+        request.requested_at = utcnow() - timedelta(seconds=61)
+        db.add(request)
         db.commit()
     assert assistant.request_reply(seed.room.id, seed.alice.id).status == chat.QUEUED
+
+
+def test_retries_count_towards_the_rate_limit(seed, configure):
+    configure(requests_per_minute=2)
+    reply = assistant.request_reply(seed.room.id, seed.alice.id)
+    chat.update_reply(reply.id, status=chat.FAILED, error="The model server refused: 500")
+    assert assistant.retry_reply(reply.id, seed.alice.id).status == chat.QUEUED
+    chat.update_reply(reply.id, status=chat.FAILED, error="The model server refused: 500")
+
+    with pytest.raises(RateLimited, match="2 times a minute"):
+        assistant.retry_reply(reply.id, seed.alice.id)
+
+    stored = row(reply.id)
+    assert (stored.status, stored.error) == (chat.FAILED, "The model server refused: 500")
+    # Someone else may still retry it: the limit is per user.
+    assert assistant.retry_reply(reply.id, seed.bob.id).status == chat.QUEUED
 
 
 # --------------------------------------------------------------------------- 14: build_prompt

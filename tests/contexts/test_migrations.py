@@ -9,7 +9,7 @@ from sqlmodel import SQLModel
 from alembic import command
 from stream_chat import chat, repo
 
-TABLES = {"users", "users_tokens", "rooms", "messages"}
+TABLES = {"users", "users_tokens", "rooms", "messages", "assistant_requests"}
 
 
 def _head(config) -> str:
@@ -42,6 +42,28 @@ def test_migrated_schema_has_the_tables_and_indexes(db, alembic_cfg):
     indexes = {index["name"]: index["column_names"] for index in inspector.get_indexes("messages")}
     # The keyset cursor of messages_before depends on this one.
     assert indexes["ix_messages_room_id_id"] == ["room_id", "id"]
+    # And the assistant's queue, taking turns before every reply, on this one.
+    assert indexes["ix_messages_room_id_status"] == ["room_id", "status"]
+
+
+def test_replies_asked_before_the_request_log_count_as_requests(db, alembic_cfg, make_user):
+    room = chat.create_room("general")
+    ann, bot = make_user("Ann"), make_user("Assistant")
+    command.downgrade(alembic_cfg, "0002")
+    with repo.engine().begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO messages (content, room_id, sender_id, inserted_at, updated_at, "
+                "status, requested_by_id) VALUES ('', :room, :bot, :at, :at, 'done', :ann)"
+            ),
+            {"room": room.id, "bot": bot.id, "ann": ann.id, "at": "2026-11-21 08:00:00"},
+        )
+
+    command.upgrade(alembic_cfg, "head")
+
+    with repo.engine().connect() as conn:
+        logged = conn.execute(sa.text("SELECT user_id FROM assistant_requests")).all()
+    assert logged == [(ann.id,)]
 
 
 def test_downgrade_to_base_then_upgrade_to_head(db, alembic_cfg):
