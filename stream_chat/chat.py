@@ -382,6 +382,7 @@ def _update_reply(
 # keep in step, and their compiled form is cached (an ORM alias in a shared condition was
 # recompiled on every claim, the slowest step before a reply's first token).
 _MESSAGES: Table = Message.__table__  # type: ignore[attr-defined]
+_ASSISTANT_REQUESTS: Table = AssistantRequest.__table__  # type: ignore[attr-defined]
 
 
 def _next_in_its_room() -> ColumnElement[bool]:
@@ -516,7 +517,12 @@ def count_assistant_requests_since(user_id: int, since: datetime) -> int:
 
 
 def _log_request(db: Session, user_id: int, reply_id: int) -> None:
-    db.add(AssistantRequest(user_id=user_id, reply_id=reply_id))
+    # A Core insert, like the reply's own: it joins the reply's transaction on the way to
+    # the first token without an ORM flush.
+    log = insert(_ASSISTANT_REQUESTS).values(
+        user_id=user_id, reply_id=reply_id, requested_at=utcnow()
+    )
+    db.execute(log)
 
 
 class Said(NamedTuple):
