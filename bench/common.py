@@ -202,28 +202,6 @@ def group_stats(pgid: int) -> Iterator[list[str]]:
             yield fields
 
 
-def pin_threads(pids: Iterator[int] | Sequence[int], cpus: set[int]) -> int:
-    """Pins every thread of each process to `cpus` (threads started later inherit it from
-    the thread that starts them); the number of threads pinned."""
-    pinned = 0
-    for pid in pids:
-        with contextlib.suppress(OSError):
-            for task in Path(f"/proc/{pid}/task").iterdir():
-                with contextlib.suppress(OSError):
-                    os.sched_setaffinity(int(task.name), cpus)
-                    pinned += 1
-    return pinned
-
-
-def group_pids(pgid: int) -> list[int]:
-    """The live processes of a process group (the app: its supervisor and workers)."""
-    return [
-        int(entry.name)
-        for entry in Path("/proc").iterdir()
-        if entry.name.isdigit() and (fields := _stat_fields(entry.name)) and fields[2] == str(pgid)
-    ]
-
-
 def group_cpu_seconds(pgid: int) -> float:
     """User + system CPU of the live processes in a process group (the app and its workers)."""
     return sum(int(fields[11]) + int(fields[12]) for fields in group_stats(pgid)) / CLOCK_TICK
@@ -302,18 +280,10 @@ def parse_args(
     *,
     quick: bool = True,
     modes: Sequence[str] = (),
-    pinning: bool = False,
 ) -> argparse.Namespace:
     """The benchmarks' command line: ``--json PATH``, ``--quick`` where there is a short run,
-    ``--mode`` (repeatable; all by default) where there are several modes, ``--no-pin``
-    where the app gets a core of its own by default."""
+    ``--mode`` (repeatable; all by default) where there are several modes."""
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
-    if pinning:
-        parser.add_argument(
-            "--no-pin",
-            action="store_true",
-            help="let the app, the fake model server and the tabs share every core",
-        )
     if quick:
         parser.add_argument("--quick", action="store_true", help="a short smoke run (< 1 minute)")
     if modes:

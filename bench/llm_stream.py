@@ -45,9 +45,9 @@ Completion: send -> the done row at the slowest tab, over the server's own strea
 (the fake's log: the request's arrival -> the end of its body).
 
 Targets (PASS/FAIL): bytes per tab <= 2 x L; <= 25 updates/s per tab; <= 20 ms added to the
-time to first token; completion within 5 % of the server's stream time. By default the
-app's processes are pinned to CPU 0, and this process (all the tabs) and the fake to CPU 1
-(``--no-pin``: all share both cores); the CPU each used during the reply is reported. This
+time to first token; completion within 5 % of the server's stream time. The app, the fake
+and this process (all the tabs) share the machine's cores; the CPU each used during the
+reply is reported. This
 process does not collect garbage while the bare baseline and the measured reply run
 (``common.clients_without_collector_pauses``). The exit code is 0 whatever the results.
 """
@@ -81,13 +81,11 @@ from common import (
     encode_frame,
     event_namespace,
     fmt,
-    group_pids,
     load_average,
     machine_json,
     messages_batch,
     open_room,
     parse_args,
-    pin_threads,
     session_cookies,
     write_json,
 )
@@ -113,11 +111,6 @@ TARGET_UPDATES_PER_S = 25.0
 TARGET_ADDED_TTFT_MS = 20.0
 TARGET_COMPLETION_RATIO = 1.05
 
-# The app's backend gets a core of its own, the load (the tabs, this process) and the fake
-# model server the other: a server's clients and its model do not run on its cores, and
-# sharing both cores with 20 tabs made the time to first token depend on which process the
-# scheduler ran, not on the app. `--no-pin` measures the shared machine.
-APP_CPU, LOAD_CPU = 0, 1
 CONNECT_CONCURRENCY = 20
 JOIN_TIMEOUT = 60.0  # s for the tabs to connect, hydrate and get the room's history
 POLL = 0.05  # s between checks while the reply streams
@@ -572,7 +565,6 @@ class Result:
     deflate: bool = False
     cpu: dict[str, float] = field(default_factory=dict)
     startup_s: float = math.nan
-    pinned: bool = False  # the app on a core of its own, the fake and the tabs on the other
     error: str = ""
     server_log: str = ""
 
@@ -806,7 +798,7 @@ async def measure(
         await close_all(clients, timeout=20.0)
 
 
-def run(plan: Plan, workdir: Path, *, pin: bool) -> Result:
+def run(plan: Plan, workdir: Path) -> Result:
     result = Result(plan=asdict(plan))
     fake = FakeOpenAI()
     server: AppServer | None = None
@@ -827,10 +819,6 @@ def run(plan: Plan, workdir: Path, *, pin: bool) -> Result:
             },
         )
         result.startup_s = round(time.monotonic() - began, 1)
-        if pin and (os.cpu_count() or 1) >= 2:
-            pin_threads(group_pids(server.process.pid), {APP_CPU})
-            pin_threads([os.getpid(), fake.pid or 0], {LOAD_CPU})
-            result.pinned = True
         print(f"app up in {result.startup_s} s; fake model server pid {fake.pid}", flush=True)
         asyncio.run(measure(result, plan, server, fake, jars))
     except Exception as error:
@@ -983,11 +971,7 @@ def print_report(result: Result, plan: Plan, elapsed: float) -> None:
     print(
         f"\nTotal {elapsed:.0f} s (app start {fmt(result.startup_s)} s). Machine: "
         f"{os.cpu_count()} cores, load average {load[0]:.2f}/{load[1]:.2f}/{load[2]:.2f}; "
-        + (
-            f"the app on CPU {APP_CPU}, the fake and the tabs on CPU {LOAD_CPU}."
-            if result.pinned
-            else "the app, the fake and the tabs share every core (--no-pin)."
-        )
+        + "the app, the fake and the tabs share it."
     )
 
 
@@ -1002,7 +986,7 @@ def as_json(value: Any) -> Any:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(__doc__, argv, pinning=True)
+    args = parse_args(__doc__, argv)
     plan = QUICK if args.quick else FULL
     began = time.monotonic()
     load_before = os.getloadavg()
@@ -1013,7 +997,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         flush=True,
     )
     with tempfile.TemporaryDirectory(prefix="llm-stream-") as tmp:
-        result = run(plan, Path(tmp), pin=not args.no_pin)
+        result = run(plan, Path(tmp))
     elapsed = time.monotonic() - began
     print_report(result, plan, elapsed)
     if args.json is not None:
