@@ -16,7 +16,6 @@ import argparse
 import asyncio
 import contextlib
 import functools
-import gc
 import json
 import math
 import os
@@ -44,6 +43,7 @@ from reflex_base.constants.event import SocketEvent  # noqa: E402
 from socketio import packet as sio_packet  # noqa: E402
 
 from tests.support.reflex_client import STREAM_BATCHES, ReflexClient, connect_many  # noqa: E402
+from tests.support.timing import no_collector_pauses  # noqa: E402
 
 if TYPE_CHECKING:
     from tests.support.reflex_client import Update
@@ -294,22 +294,12 @@ def parse_args(
     return parser.parse_args(argv)
 
 
-@contextlib.contextmanager
-def clients_without_collector_pauses() -> Iterator[None]:
-    """While a benchmark measures: no garbage-collector pause in this process.
-
-    All the tabs live in this one process, so one full collection of it (100 ms or more
-    with hundreds of tabs) would hold every tab's receipt at once and be counted as the
-    app's latency. A browser tab's collector pauses that tab alone. Collected before and
-    after instead.
-    """
-    gc.collect()
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
-        gc.collect()
+def clients_without_collector_pauses() -> contextlib.AbstractContextManager[None]:
+    """While a benchmark measures: no garbage-collector pause in this process. All the tabs
+    live in this one process, so one full collection of it would hold every tab's receipt
+    at once and be counted as the app's latency; a browser tab's collector pauses that tab
+    alone."""
+    return no_collector_pauses()
 
 
 def fmt(value: float, digits: int = 1) -> str:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from stream_chat import assistant, chat, pubsub, repo
 from stream_chat.assistant import AssistantConfig
 from tests.assistant.support import WAIT, RoomRecorder, Seed, seed_rooms
 from tests.support.fake_openai import FakeOpenAI
+from tests.support.timing import no_collector_pauses
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -150,14 +150,7 @@ async def _cancel(task: asyncio.Task[Any]) -> None:
 
 @pytest.fixture
 def steady_clock() -> Iterator[None]:
-    """For the tests that time the coalescer: no garbage-collector pause while they run.
-
-    This test process holds Reflex, SQLAlchemy and the openai client; a full collection of
-    it stops the event loop for 100-140 ms here, which would be measured as a late flush.
-    """
-    gc.collect()
-    gc.disable()
-    try:
+    """For the tests that time the coalescer: a collection of this process (100-140 ms
+    here) would be measured as a late flush."""
+    with no_collector_pauses():
         yield
-    finally:
-        gc.enable()
