@@ -24,6 +24,12 @@ from stream_chat.models import AssistantRequest, Message, Room, User, utcnow
 MAX_MESSAGE_LENGTH = 4000
 PAGE_SIZE = 20
 
+# The tables for the Core statements on the way to every delivery and every first token (a
+# message's insert, a reply's guarded updates): no ORM unit of work to flush, no session
+# state to keep in step.
+_MESSAGES: Table = Message.__table__  # type: ignore[attr-defined]
+_ASSISTANT_REQUESTS: Table = AssistantRequest.__table__  # type: ignore[attr-defined]
+
 
 class ChatError(Exception):
     """A refusal whose message is fit to show to the user as it is."""
@@ -378,13 +384,8 @@ def _update_reply(
     return updated
 
 
-# The replies' guarded updates are Core statements on the table: no ORM session state to
-# keep in step, and their compiled form is cached (an ORM alias in a shared condition was
-# recompiled on every claim, the slowest step before a reply's first token).
-_MESSAGES: Table = Message.__table__  # type: ignore[attr-defined]
-_ASSISTANT_REQUESTS: Table = AssistantRequest.__table__  # type: ignore[attr-defined]
-
-
+# The claim is a Core statement: as an ORM statement around a shared aliased subquery it
+# was compiled anew on every call, the slowest step before a reply's first token.
 def _next_in_its_room() -> ColumnElement[bool]:
     """A queued reply with no reply of its room being written and none queued before it."""
     other = _MESSAGES.alias("other")
