@@ -495,15 +495,14 @@ def _publish_appended(
 
 
 def active_replies(room_id: int) -> list[Message]:
-    """The room's unfinished replies, oldest first: the head of the list is generating."""
-    # Without the senders: this runs before every reply's first token, to take turns.
-    query = (
-        select(Message)
-        .where(Message.room_id == room_id, col(Message.status).in_(ACTIVE_STATUSES))
-        .order_by(col(Message.id))
+    """The room's unfinished replies (queued, thinking, streaming), oldest first."""
+    # Sorted here, not by the query: ORDER BY id made SQLite walk the whole room by
+    # (room_id, id) instead of looking the few unfinished ones up by (room_id, status).
+    query = select(Message).where(
+        Message.room_id == room_id, col(Message.status).in_(ACTIVE_STATUSES)
     )
     with repo.session() as db:
-        return list(db.exec(query).all())
+        return sorted(db.exec(query).all(), key=lambda reply: reply.id or 0)
 
 
 def count_assistant_requests_since(user_id: int, since: datetime) -> int:

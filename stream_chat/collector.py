@@ -3,7 +3,8 @@
 With a room open in a few hundred tabs, a worker holds a few hundred thousand long-lived
 objects (each tab's state, socket and queues). CPython's default collector walks all of them
 every few seconds (30-60 ms each time, measured with 200 tabs), and every tab's delivery
-waits meanwhile: that was the tail of the fan-out latency (see README, "Benchmarks").
+waits meanwhile: that was the tail of the fan-out latency (README, "Measured:
+bench/fanout.py").
 
 * What exists once the worker has started (the app, its modules, its compiled pages) is moved
   out of the collector's sight with `gc.freeze()`: it lives as long as the process.
