@@ -185,10 +185,12 @@ class MessagesState(StreamsState, RoomsState):
 
     @rx.event
     def stop_current_reply(self) -> None:
-        """Esc: stops the reply being written in this room, if any."""
+        """Esc: stops the reply being written in this room, else the next one queued."""
         if self.current_room_id is None:
             return
-        for reply in chat.active_replies(self.current_room_id)[:1]:
+        active = chat.active_replies(self.current_room_id)
+        writing = [reply for reply in active if reply.status != chat.QUEUED]
+        for reply in (writing or active)[:1]:
             chat.request_stop(reply.id)  # type: ignore[arg-type]
 
     @rx.event

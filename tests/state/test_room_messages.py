@@ -1412,3 +1412,27 @@ async def test_a_resync_racing_a_room_switch_leaves_the_old_room(room_app: RoomA
     await b.navigate("/rooms")
     assert room_app.subscriber_count(first.id) == 0
     assert room_feed.room_feeds.get(first.id) is None
+
+
+async def test_esc_stops_the_reply_being_written_not_an_earlier_one_queued_again(
+    room_app: RoomApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A retried reply is queued again in its old place (its id comes first), while a later
+    # reply is being written: Esc is for the one being written.
+    ann = make_user("Ann")
+    assistant = accounts.assistant_user()
+    room = make_room("general")
+    seed(room, [ann], 2)
+    earlier = chat.create_reply(room.id, assistant.id, ann.id)  # type: ignore[arg-type]
+    assert chat.claim_reply(earlier.id, "gen-1")  # type: ignore[arg-type]
+    assert chat.finish_reply(earlier.id, "gen-1", status=chat.FAILED, generation_id=None)  # type: ignore[arg-type]
+    later = chat.create_reply(room.id, assistant.id, ann.id)  # type: ignore[arg-type]
+    assert chat.claim_reply(later.id, "gen-2")  # type: ignore[arg-type]
+    chat.requeue_reply(earlier.id, ann.id)  # type: ignore[arg-type]
+    a = await open_room(room_app, ann, room)
+    stopped: list[int] = []
+    monkeypatch.setattr(chat, "request_stop", stopped.append)
+
+    await a.send(MessagesState.stop_current_reply)
+
+    assert stopped == [later.id]
