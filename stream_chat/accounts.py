@@ -8,11 +8,13 @@ token. Plain Python, no Reflex.
 import contextlib
 import hashlib
 import secrets
+import weakref
 from datetime import timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from email_validator import EmailNotValidError, validate_email
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, delete, func, select
 
@@ -129,6 +131,19 @@ def assistant_user() -> User:
             return db.exec(select(User).where(User.email == ASSISTANT_EMAIL)).one()
         db.refresh(user)
         return user
+
+
+# Per database (tests and benchmarks switch databases): the assistant's user, once created,
+# never changes, and every reply is sent by it.
+_assistant_ids: weakref.WeakKeyDictionary[Engine, int] = weakref.WeakKeyDictionary()
+
+
+def assistant_user_id() -> int:
+    """The id of `assistant_user()`, read from the database once."""
+    engine = repo.engine()
+    if engine not in _assistant_ids:
+        _assistant_ids[engine] = assistant_user().id  # type: ignore[assignment]
+    return _assistant_ids[engine]
 
 
 def count_users() -> int:

@@ -164,7 +164,7 @@ def mentions_assistant(text: str) -> bool:
 def request_reply(room_id: int, requester_id: int) -> Message:
     """A queued reply, shown to the room at once, or RateLimited."""
     _check_rate_limit(requester_id)
-    return chat.create_reply(room_id, accounts.assistant_user().id, requester_id)  # type: ignore[arg-type]
+    return chat.create_reply(room_id, accounts.assistant_user_id(), requester_id)
 
 
 def retry_reply(reply_id: int, user_id: int) -> Message:

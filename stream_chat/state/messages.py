@@ -161,7 +161,9 @@ class MessagesState(StreamsState, RoomsState):
         except chat.ChatError as error:
             self.compose_error = str(error)
             return None
-        self.compose_error = ""
+        if self.compose_error:
+            # Only when there is one: an untouched state sends no delta back.
+            self.compose_error = ""
         clear = rx.set_value("composer", "")
         if not assistant.mentions_assistant(content):
             return clear

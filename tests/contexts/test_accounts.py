@@ -298,3 +298,12 @@ def test_a_token_59_days_old_still_works(alice):
     user = accounts.get_user_by_session_token(token)
     assert user is not None
     assert user.id == alice.id
+
+
+def test_the_assistant_user_id_is_read_once_per_database(db, count_statements):
+    first = accounts.assistant_user_id()
+    assert first == accounts.assistant_user().id
+
+    with count_statements() as statements:
+        assert accounts.assistant_user_id() == first
+    assert statements == []
