@@ -43,7 +43,6 @@ from reflex_base.constants.event import SocketEvent  # noqa: E402
 from socketio import packet as sio_packet  # noqa: E402
 
 from tests.support.reflex_client import STREAM_BATCHES, ReflexClient, connect_many  # noqa: E402
-from tests.support.timing import no_collector_pauses  # noqa: E402
 
 if TYPE_CHECKING:
     from tests.support.reflex_client import Update
@@ -292,14 +291,6 @@ def parse_args(
         )
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write results as JSON")
     return parser.parse_args(argv)
-
-
-def clients_without_collector_pauses() -> contextlib.AbstractContextManager[None]:
-    """While a benchmark measures: no garbage-collector pause in this process. All the tabs
-    live in this one process, so one full collection of it would hold every tab's receipt
-    at once and be counted as the app's latency; a browser tab's collector pauses that tab
-    alone."""
-    return no_collector_pauses()
 
 
 def fmt(value: float, digits: int = 1) -> str:

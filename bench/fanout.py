@@ -26,8 +26,9 @@ whose p99 is >= 150 ms or that loses a message; the highest rate below that is r
 
 Clients and server share the machine: the clients' CPU (this process) competes with the
 server's, and both with anything else running. This process does not collect garbage while
-a config runs (see ``common.clients_without_collector_pauses``). The CPU each used is
-reported per config. The exit code is 0 whatever the results (like ``bench/stream_wire.py``).
+a config runs (``tests/support/timing.no_collector_pauses``): all the tabs share it, and one
+collection of it would delay every tab's receipt at once. The CPU each used is reported per
+config. The exit code is 0 whatever the results (like ``bench/stream_wire.py``).
 """
 
 from __future__ import annotations
@@ -48,7 +49,6 @@ from typing import Any
 # First: makes the project root the working directory and puts it on sys.path.
 from common import (
     CpuWindow,
-    clients_without_collector_pauses,
     close_all,
     fmt,
     group_stats,
@@ -70,6 +70,7 @@ from stream_chat.streams import BatchOutcome, ClientStream
 from tests.support.databases import fresh_postgres_database
 from tests.support.reflex_client import ReflexClient, handler_name
 from tests.support.servers import AppServer, prepared_database, start_app
+from tests.support.timing import no_collector_pauses
 
 ROOM_PATH = "/rooms/1"
 REDIS_URL = "redis://127.0.0.1:6379/4"
@@ -332,7 +333,7 @@ async def run_config(
     sent_at: list[float] = []
     lag = 0.0
     wall_offset = time.time() - time.monotonic()
-    with clients_without_collector_pauses(), CpuWindow({"server": server_pgid}) as cpu:
+    with no_collector_pauses(), CpuWindow({"server": server_pgid}) as cpu:
         start = time.monotonic() + 0.05
         async with asyncio.timeout(count / rate + 30):
             for n in range(count):

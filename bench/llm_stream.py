@@ -48,9 +48,10 @@ Completion: send -> the done row at the slowest tab, over the server's own strea
 Targets (PASS/FAIL): bytes per tab <= 2 x L; <= 25 updates/s per tab; <= 20 ms added to the
 time to first token; completion within 5 % of the server's stream time. The app, the fake
 and this process (all the tabs) share the machine's cores; the CPU each used during the
-reply is reported. This
-process does not collect garbage while the bare baseline and the measured reply run
-(``common.clients_without_collector_pauses``). The exit code is 0 whatever the results.
+reply is reported. This process does not collect garbage while the bare baseline and the
+replies are timed (``tests/support/timing.no_collector_pauses``): all the tabs share it,
+and one collection of it would delay every tab's receipt at once. The exit code is 0
+whatever the results.
 """
 
 from __future__ import annotations
@@ -77,7 +78,6 @@ from typing import Any
 # First: makes the project root the working directory and puts it on sys.path.
 from common import (
     CpuWindow,
-    clients_without_collector_pauses,
     close_all,
     encode_frame,
     event_namespace,
@@ -100,6 +100,7 @@ from stream_chat.streams import BatchOutcome, ClientStream
 from tests.support.fake_openai import FakeOpenAI, RequestRecord, Stream
 from tests.support.reflex_client import STREAM_BATCHES, ReflexClient, Update, handler_name
 from tests.support.servers import AppServer, prepared_database, start_app
+from tests.support.timing import no_collector_pauses
 
 ROOM_PATH = "/rooms/1"
 MESSAGES_STATE = MessagesState.get_full_name()
@@ -693,7 +694,7 @@ async def measure(
 
         # The bare baseline, first half (after one discarded warm-up request).
         await bare_trial(fake, tokens, plan.tokens_per_second, "warmup")
-        with clients_without_collector_pauses():
+        with no_collector_pauses():
             for n in range(plan.bare_trials):
                 result.bare.append(await bare_trial(fake, tokens, plan.tokens_per_second, f"b{n}"))
 
@@ -702,7 +703,7 @@ async def measure(
         result.cold_first_text_ms = await short_reply_first_text(sender, clients, fake, short)
         print(f"warm-up reply done (cold send->first text {fmt(result.cold_first_text_ms)} ms)")
         await asyncio.sleep(SETTLE)
-        with clients_without_collector_pauses():
+        with no_collector_pauses():
             for _ in range(plan.short_replies):
                 first_text = await short_reply_first_text(sender, clients, fake, short)
                 result.short_first_texts_ms.append(first_text)
@@ -721,7 +722,7 @@ async def measure(
             flush=True,
         )
         with (
-            clients_without_collector_pauses(),
+            no_collector_pauses(),
             CpuWindow({"app": server.process.pid, "fake": fake.pid or 0}) as cpu,
         ):
             sent, watches = await ask_and_wait(
@@ -739,7 +740,7 @@ async def measure(
         assert reply_dom is not None
 
         # The bare baseline, second half.
-        with clients_without_collector_pauses():
+        with no_collector_pauses():
             for n in range(plan.bare_trials):
                 result.bare.append(await bare_trial(fake, tokens, plan.tokens_per_second, f"a{n}"))
 
