@@ -23,6 +23,8 @@ from stream_chat.models import AssistantRequest, Message, Room, User, utcnow
 
 MAX_MESSAGE_LENGTH = 4000
 PAGE_SIZE = 20
+# The most rows one page query returns, whatever the caller asks for.
+MAX_PAGE_SIZE = 200
 
 # The tables for the Core statements on the way to every delivery and every first token (a
 # message's insert, a reply's guarded updates): no ORM unit of work to flush, no session
@@ -43,6 +45,13 @@ class RoomNotFound(ChatError):
 class MessageNotFound(ChatError):
     def __init__(self) -> None:
         super().__init__("That message does not exist any more.")
+
+
+class MessageNotInRoom(MessageNotFound):
+    """A message id of another room where this room's was expected (a pasted link)."""
+
+    def __init__(self) -> None:
+        ChatError.__init__(self, "That message is not in this room.")
 
 
 class NotAuthorized(ChatError):
@@ -199,30 +208,78 @@ def _messages_with_senders() -> SelectOfScalar[Message]:
 
 def last_messages(room_id: int, limit: int = PAGE_SIZE) -> list[Message]:
     """The room's newest `limit` messages, oldest first (display order)."""
-    query = (
-        _messages_with_senders()
-        .where(Message.room_id == room_id)
-        .order_by(col(Message.id).desc())
-        .limit(limit)
-    )
     with repo.session() as db:
-        return list(reversed(db.exec(query).all()))
+        return _page_before(db, room_id, None, limit)
 
 
 def messages_before(room_id: int, before_id: int, limit: int = PAGE_SIZE) -> list[Message]:
     """The `limit` messages of the room just before `before_id`, oldest first.
 
     Keyset pagination on (room_id, id): the cursor is a message id, and the room filter keeps
-    other rooms' messages out even though ids are global.
+    other rooms' messages out even though ids are global. A cursor need not be a message of
+    the room (nor any message): the page is whatever the room has below that id.
     """
+    with repo.session() as db:
+        return _page_before(db, room_id, before_id, limit)
+
+
+def messages_after(room_id: int, after_id: int, limit: int = PAGE_SIZE) -> list[Message]:
+    """The `limit` messages of the room just after `after_id`, oldest first: scrolling
+    forward from a window that left the live end. A forward range scan of the same index."""
+    with repo.session() as db:
+        return _page_after(db, room_id, after_id, limit)
+
+
+def messages_around(
+    room_id: int,
+    message_id: int | str | None,
+    before: int = PAGE_SIZE // 2,
+    after: int = PAGE_SIZE // 2,
+) -> list[Message]:
+    """The page centred on one message of the room (a permalink), oldest first: up to
+    `before` messages before it, the message, up to `after` after it.
+
+    The id comes from a URL: MessageNotFound when it is malformed or the message is gone,
+    MessageNotInRoom when it belongs to another room."""
+    parsed = parse_id(message_id)
+    if parsed is None:
+        raise MessageNotFound()
+    with repo.session() as db:
+        target = _load_message(db, parsed)
+        if target is None:
+            raise MessageNotFound()
+        if target.room_id != room_id:
+            raise MessageNotInRoom()
+        older = _page_before(db, room_id, parsed, before)
+        newer = _page_after(db, room_id, parsed, after)
+    return [*older, target, *newer]
+
+
+def _bounded(limit: int) -> int:
+    # SQLite reads LIMIT -1 as "no limit": a page is never more than MAX_PAGE_SIZE rows.
+    return max(0, min(limit, MAX_PAGE_SIZE))
+
+
+def _page_before(db: Session, room_id: int, before_id: int | None, limit: int) -> list[Message]:
+    """The newest `limit` messages of the room below `before_id` (or of all), oldest first:
+    a backward range scan of ix_messages_room_id_id."""
+    query = _messages_with_senders().where(Message.room_id == room_id)
+    if before_id is not None:
+        query = query.where(col(Message.id) < before_id)
+    newest_first = query.order_by(col(Message.id).desc()).limit(_bounded(limit))
+    return list(reversed(db.exec(newest_first).all()))
+
+
+def _page_after(db: Session, room_id: int, after_id: int, limit: int) -> list[Message]:
+    """The oldest `limit` messages of the room above `after_id`, oldest first: a forward
+    range scan of ix_messages_room_id_id."""
     query = (
         _messages_with_senders()
-        .where(Message.room_id == room_id, col(Message.id) < before_id)
-        .order_by(col(Message.id).desc())
-        .limit(limit)
+        .where(Message.room_id == room_id, col(Message.id) > after_id)
+        .order_by(col(Message.id))
+        .limit(_bounded(limit))
     )
-    with repo.session() as db:
-        return list(reversed(db.exec(query).all()))
+    return list(db.exec(query).all())
 
 
 def get_message(message_id: int | str) -> Message | None:
