@@ -5,7 +5,7 @@ from logging.config import fileConfig
 from sqlmodel import SQLModel
 
 from alembic import context
-from stream_chat import models, repo  # noqa: F401  (models registers the tables)
+from stream_chat import models, repo  # models also registers the tables
 
 config = context.config
 if config.config_file_name is not None and not config.attributes.get("skip_logging"):
@@ -20,6 +20,7 @@ def run_migrations_offline() -> None:
         target_metadata=target_metadata,
         literal_binds=True,
         render_as_batch=True,
+        include_name=models.is_model_schema,
     )
     with context.begin_transaction():
         context.run_migrations()
@@ -29,7 +30,10 @@ def run_migrations_online() -> None:
     with repo.engine().connect() as connection:
         # Batch mode lets later migrations alter SQLite tables, which ALTER cannot do in place.
         context.configure(
-            connection=connection, target_metadata=target_metadata, render_as_batch=True
+            connection=connection,
+            target_metadata=target_metadata,
+            render_as_batch=True,
+            include_name=models.is_model_schema,
         )
         with context.begin_transaction():
             context.run_migrations()

@@ -93,6 +93,25 @@ class Message(SQLModel, table=True):
     )
 
 
+# The full-text index of messages (migration 0004) is the database's own, outside these
+# models: SQLite's FTS5 table `messages_search` with its shadow tables, PostgreSQL's generated
+# `messages.search_vector` column with its GIN index. Schema comparisons skip them.
+SEARCH_INDEX_TABLE = "messages_search"
+SEARCH_VECTOR_COLUMN = "search_vector"
+SEARCH_VECTOR_INDEX = "ix_messages_search_vector"
+
+
+def is_model_schema(name: str | None, type_: str, _parents: object = None) -> bool:
+    """False for the full-text index's objects: Alembic's `include_name` hook."""
+    if type_ == "table":
+        return not (name or "").startswith(SEARCH_INDEX_TABLE)
+    if type_ == "column":
+        return name != SEARCH_VECTOR_COLUMN
+    if type_ == "index":
+        return name != SEARCH_VECTOR_INDEX
+    return True
+
+
 class AssistantRequest(SQLModel, table=True):
     """Someone asked the assistant for a reply, or retried one: what the per-user rate limit
     counts. A retry reuses its reply's row, so the replies alone cannot tell."""

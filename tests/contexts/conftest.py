@@ -73,6 +73,12 @@ def _drop_leftover_tables() -> None:
     with repo.engine().begin() as conn:
         metadata.reflect(conn)
         metadata.drop_all(conn)
+        # And the text search configurations a migration created (only tables go above).
+        leftover = conn.exec_driver_sql(
+            "SELECT cfgname FROM pg_ts_config WHERE cfgnamespace = 'public'::regnamespace"
+        ).scalars()
+        for name in list(leftover):
+            conn.exec_driver_sql(f'DROP TEXT SEARCH CONFIGURATION "{name}"')
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,7 @@ from alembic.script import ScriptDirectory
 from sqlmodel import SQLModel
 
 from alembic import command
-from stream_chat import chat, repo
+from stream_chat import chat, models, repo, search
 
 TABLES = {"users", "users_tokens", "rooms", "messages", "assistant_requests"}
 
@@ -27,7 +27,12 @@ def test_models_and_migrations_agree(db, alembic_cfg):
     """`alembic check`: autogenerate finds nothing to add, drop or alter."""
     with repo.engine().connect() as conn:
         context = MigrationContext.configure(
-            conn, opts={"compare_type": True, "render_as_batch": True}
+            conn,
+            opts={
+                "compare_type": True,
+                "render_as_batch": True,
+                "include_name": models.is_model_schema,
+            },
         )
         diff = compare_metadata(context, SQLModel.metadata)
     assert diff == []
@@ -84,3 +89,78 @@ def test_downgrade_to_base_then_upgrade_to_head(db, alembic_cfg):
     room = chat.create_room("general")
     assert [r.id for r in chat.list_rooms()] == [room.id]
     command.check(config)
+
+
+def _search_objects() -> set[str]:
+    """The full-text index's objects in the database (migration 0004)."""
+    engine = repo.engine()
+    with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            rows = conn.exec_driver_sql(
+                "SELECT name FROM sqlite_master WHERE name LIKE 'messages_search%'"
+            )
+        else:
+            rows = conn.exec_driver_sql(
+                "SELECT column_name FROM information_schema.columns "
+                "WHERE table_name = 'messages' AND column_name = 'search_vector' "
+                "UNION SELECT indexname FROM pg_indexes WHERE indexname = "
+                "'ix_messages_search_vector' UNION SELECT cfgname FROM pg_ts_config "
+                "WHERE cfgname = 'stream_chat_search'"
+            )
+        return set(rows.scalars())
+
+
+def test_the_search_index_is_there_at_head(db):
+    """A later migration that rebuilds `messages` on SQLite (batch mode) drops its triggers:
+    this says so before search quietly stops following edits."""
+    if repo.engine().dialect.name == "sqlite":
+        expected = {
+            "messages_search",
+            "messages_search_insert",
+            "messages_search_update",
+            "messages_search_delete",
+        }
+    else:
+        expected = {"search_vector", "ix_messages_search_vector", "stream_chat_search"}
+    assert _search_objects() >= expected
+
+
+def test_the_search_migration_indexes_existing_messages(db, alembic_cfg, make_user):
+    room = chat.create_room("general")
+    ann, bot = make_user("Ann"), make_user("Assistant")
+    command.downgrade(alembic_cfg, "0003")
+    assert _search_objects() == set()
+    insert = sa.text(
+        "INSERT INTO messages (content, room_id, sender_id, inserted_at, updated_at, status) "
+        "VALUES (:content, :room, :sender, :at, :at, :status)"
+    )
+    at = "2026-11-30 08:00:00"
+    with repo.engine().begin() as conn:
+        for content, sender, status in [
+            ("an old kubernetes question", ann, None),
+            ("a finished kubernetes answer", bot, "done"),
+            ("a kubernetes answer being written", bot, "streaming"),
+            ("a stopped kubernetes answer", bot, "stopped"),
+        ]:
+            conn.execute(
+                insert,
+                {
+                    "content": content,
+                    "room": room.id,
+                    "sender": sender.id,
+                    "at": at,
+                    "status": status,
+                },
+            )
+
+    command.upgrade(alembic_cfg, "head")
+
+    found = search.search_messages(ann.id, "kubernetes").hits
+    assert [hit.message.content for hit in found] == [
+        "a stopped kubernetes answer",
+        "a finished kubernetes answer",
+        "an old kubernetes question",
+    ]
+    # And the index keeps up with changes after the migration.
+    chat.create_message(room.id, ann.id, "a new kubernetes question")
+    assert len(search.search_messages(ann.id, "kubernetes").hits) == 4
