@@ -58,6 +58,7 @@ from common import (
     messages_batch,
     open_room,
     parse_args,
+    percentile,
     session_cookies,
     write_json,
 )
@@ -211,14 +212,6 @@ class Reception:
 
 
 # Results
-
-
-def percentile(sorted_values: Sequence[float], pct: float) -> float:
-    """Nearest-rank percentile of already sorted values."""
-    if not sorted_values:
-        return math.nan
-    rank = max(1, math.ceil(pct / 100 * len(sorted_values)))
-    return sorted_values[min(rank, len(sorted_values)) - 1]
 
 
 @dataclass

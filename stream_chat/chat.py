@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Literal, NamedTuple, NotRequired, TypedDict
 
-from sqlalchemy import ColumnElement, Table, insert
+from sqlalchemy import ColumnElement, Table, insert, union_all
 from sqlalchemy.orm import joinedload
 from sqlmodel import Session, col, func, select, update
 from sqlmodel.sql.expression import SelectOfScalar
@@ -240,19 +240,36 @@ def messages_around(
     `before` messages before it, the message, up to `after` after it.
 
     The id comes from a URL: MessageNotFound when it is malformed or the message is gone,
-    MessageNotInRoom when it belongs to another room."""
+    MessageNotInRoom when it belongs to another room.
+
+    One statement when the message is there: the ids of both range scans of
+    ix_messages_room_id_id (up to the message, and after it) in a union, their rows loaded
+    with their senders (three statements cost PostgreSQL most of the 10 ms a page may take).
+    """
     parsed = parse_id(message_id)
     if parsed is None:
         raise MessageNotFound()
+    up_to_it = (
+        select(col(Message.id))
+        .where(Message.room_id == room_id, col(Message.id) <= parsed)
+        .order_by(col(Message.id).desc())
+        .limit(_bounded(before) + 1)
+        .subquery()
+    )
+    after_it = (
+        select(col(Message.id))
+        .where(Message.room_id == room_id, col(Message.id) > parsed)
+        .order_by(col(Message.id))
+        .limit(_bounded(after))
+        .subquery()
+    )
+    page_ids = union_all(select(up_to_it.c.id), select(after_it.c.id))
+    query = _messages_with_senders().where(col(Message.id).in_(page_ids)).order_by(col(Message.id))
     with repo.session() as db:
-        target = _load_message(db, parsed)
-        if target is None:
-            raise MessageNotFound()
-        if target.room_id != room_id:
-            raise MessageNotInRoom()
-        older = _page_before(db, room_id, parsed, before)
-        newer = _page_after(db, room_id, parsed, after)
-    return [*older, target, *newer]
+        page = list(db.exec(query).all())
+        if not any(message.id == parsed for message in page):
+            raise MessageNotInRoom() if db.get(Message, parsed) else MessageNotFound()
+    return page
 
 
 def _bounded(limit: int) -> int:

@@ -27,10 +27,10 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def prepared_database(url: str) -> None:
-    """Migrates the database and loads the demo data into it."""
+def prepared_database(url: str, revision: str = "head") -> None:
+    """Migrates the database (to `revision`) and loads the demo data into it."""
     env = {**os.environ, **REFLEX_ENV, "DATABASE_URL": url}
-    subprocess.run([BIN / "alembic", "upgrade", "head"], cwd=PROJECT_ROOT, env=env, check=True)
+    subprocess.run([BIN / "alembic", "upgrade", revision], cwd=PROJECT_ROOT, env=env, check=True)
     subprocess.run([BIN / "python", "-m", "seeds"], cwd=PROJECT_ROOT, env=env, check=True)
 
 
