@@ -216,3 +216,19 @@ def count_statements(db: str) -> Callable[[], Any]:
             sa.event.remove(engine, "before_cursor_execute", record)
 
     return counting
+
+
+@pytest.fixture
+def alice(make_user: Callable[..., User]) -> User:
+    return make_user("Alice")
+
+
+@pytest.fixture
+def bob(make_user: Callable[..., User]) -> User:
+    return make_user("Bob")
+
+
+@pytest.fixture
+def room(make_room: Callable[..., Room]) -> Room:
+    """A room named general."""
+    return make_room("general")

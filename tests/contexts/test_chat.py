@@ -105,22 +105,7 @@ def test_get_room_largest_valid_id_is_just_not_found(twelve_rooms):
     assert chat.get_room(str(2**31 - 1)) is None
 
 
-# Messages: fixtures
-
-
-@pytest.fixture
-def alice(make_user):
-    return make_user("Alice")
-
-
-@pytest.fixture
-def bob(make_user):
-    return make_user("Bob")
-
-
-@pytest.fixture
-def room(make_room):
-    return make_room("general")
+# Messages (the alice, bob and room fixtures are in conftest.py)
 
 
 def _post(room, sender, count, prefix="m"):

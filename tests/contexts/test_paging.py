@@ -13,11 +13,6 @@ from stream_chat.chat import PAGE_SIZE, MessageNotFound, MessageNotInRoom
 
 
 @pytest.fixture
-def alice(make_user):
-    return make_user("Alice")
-
-
-@pytest.fixture
 def rooms(make_room, alice):
     """Rooms A (45 messages) and B (30), interleaved. Returns (a, b, a_ids, b_ids)."""
     a, b = make_room("alpha"), make_room("beta")

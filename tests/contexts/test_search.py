@@ -13,16 +13,6 @@ from stream_chat.search import InvalidSearch, Segment, Term
 
 
 @pytest.fixture
-def alice(make_user):
-    return make_user("Alice")
-
-
-@pytest.fixture
-def general(make_room):
-    return make_room("general")
-
-
-@pytest.fixture
 def random_room(make_room):
     return make_room("random")
 
@@ -139,11 +129,11 @@ def test_snippet_carries_html_as_plain_text():
 # Searching
 
 
-def test_results_are_newest_first_across_rooms(alice, general, random_room):
-    _post(general, alice, "deploy one")
+def test_results_are_newest_first_across_rooms(alice, room, random_room):
+    _post(room, alice, "deploy one")
     _post(random_room, alice, "deploy two")
-    _post(general, alice, "nothing to see")
-    _post(general, alice, "deploy three")
+    _post(room, alice, "nothing to see")
+    _post(room, alice, "deploy three")
     page = search.search_messages(alice.id, "deploy")
     assert [hit.message.content for hit in page.hits] == [
         "deploy three",
@@ -155,32 +145,32 @@ def test_results_are_newest_first_across_rooms(alice, general, random_room):
     assert page.next_before_id is None
 
 
-def test_search_in_one_room(alice, general, random_room):
-    _post(general, alice, "deploy one")
+def test_search_in_one_room(alice, room, random_room):
+    _post(room, alice, "deploy one")
     _post(random_room, alice, "deploy two")
-    assert _found(alice, "deploy", room_id=general.id) == ["deploy one"]
+    assert _found(alice, "deploy", room_id=room.id) == ["deploy one"]
     assert _found(alice, "deploy", room_id=random_room.id) == ["deploy two"]
 
 
-def test_all_words_must_match_in_any_order(alice, general):
-    _post(general, alice, "the fix for the deploy")
-    _post(general, alice, "deploy later")
+def test_all_words_must_match_in_any_order(alice, room):
+    _post(room, alice, "the fix for the deploy")
+    _post(room, alice, "deploy later")
     assert _found(alice, "deploy fix") == ["the fix for the deploy"]
     assert _found(alice, "fix deploy") == ["the fix for the deploy"]
 
 
-def test_case_and_accents_do_not_matter(alice, general):
-    _post(general, alice, "Meet at the Café Zürich")
+def test_case_and_accents_do_not_matter(alice, room):
+    _post(room, alice, "Meet at the Café Zürich")
     assert _found(alice, "cafe zurich") == ["Meet at the Café Zürich"]
     assert _found(alice, "CAFÉ") == ["Meet at the Café Zürich"]
     hit = search.search_messages(alice.id, "cafe")
     assert [s.text for s in hit.hits[0].snippet if s.is_match] == ["Café"]
 
 
-def test_phrases_need_the_words_together_and_in_order(alice, general):
-    _post(general, alice, "please deploy the fix now")
-    _post(general, alice, "the fix: deploy it")
-    _post(general, alice, "deploy, then the fix")
+def test_phrases_need_the_words_together_and_in_order(alice, room):
+    _post(room, alice, "please deploy the fix now")
+    _post(room, alice, "the fix: deploy it")
+    _post(room, alice, "deploy, then the fix")
     assert _found(alice, '"deploy the fix"') == ["please deploy the fix now"]
     assert _found(alice, '"fix deploy"') == ["the fix: deploy it"]
     assert _found(alice, '"the fix"') == [
@@ -190,63 +180,63 @@ def test_phrases_need_the_words_together_and_in_order(alice, general):
     ]
 
 
-def test_the_last_word_matches_as_a_prefix(alice, general):
-    _post(general, alice, "deployed")
-    _post(general, alice, "deploying soon")
-    _post(general, alice, "dependency")
+def test_the_last_word_matches_as_a_prefix(alice, room):
+    _post(room, alice, "deployed")
+    _post(room, alice, "deploying soon")
+    _post(room, alice, "dependency")
     assert _found(alice, "deplo") == ["deploying soon", "deployed"]
     # Not the other words, and not after a closing quote.
     assert _found(alice, "deplo soon") == []
     assert _found(alice, '"deplo"') == []
     # A one-letter last word is a whole word.
-    _post(general, alice, "plan b")
+    _post(room, alice, "plan b")
     assert _found(alice, "b") == ["plan b"]
 
 
-def test_a_phrase_still_being_typed_matches_its_last_word_as_a_prefix(alice, general):
-    _post(general, alice, "deploy the fix")
+def test_a_phrase_still_being_typed_matches_its_last_word_as_a_prefix(alice, room):
+    _post(room, alice, "deploy the fix")
     assert _found(alice, '"deploy the fi') == ["deploy the fix"]
 
 
-def test_punctuation_separates_words_on_both_databases(alice, general):
-    _post(general, alice, "mail ada@streamchat.io about snake_case and v1.2.3")
+def test_punctuation_separates_words_on_both_databases(alice, room):
+    _post(room, alice, "mail ada@streamchat.io about snake_case and v1.2.3")
     for query in ("streamchat", "snake case", "case", "ada", "v1", '"ada streamchat io"'):
         assert _found(alice, query) == ["mail ada@streamchat.io about snake_case and v1.2.3"], query
 
 
-def test_an_edit_is_found_at_once_and_the_old_text_is_not(alice, general):
-    message = _post(general, alice, "deploy on monday")
+def test_an_edit_is_found_at_once_and_the_old_text_is_not(alice, room):
+    message = _post(room, alice, "deploy on monday")
     chat.update_message(message.id, alice.id, "release on tuesday")
     assert _found(alice, "monday") == []
     assert _found(alice, "tuesday") == ["release on tuesday"]
 
 
-def test_a_deleted_message_is_never_found(alice, general):
-    message = _post(general, alice, "deploy on monday")
-    _post(general, alice, "monday again")
+def test_a_deleted_message_is_never_found(alice, room):
+    message = _post(room, alice, "deploy on monday")
+    _post(room, alice, "monday again")
     chat.delete_message(message.id, alice.id)
     assert _found(alice, "monday") == ["monday again"]
     assert _found(alice, "deploy") == []
 
 
-def _reply(general, alice, bot, text):
-    reply = chat.create_reply(general.id, bot.id, alice.id)
-    assert chat.claim_reply(reply.id, "gen-1") == general.id
+def _reply(room, alice, bot, text):
+    reply = chat.create_reply(room.id, bot.id, alice.id)
+    assert chat.claim_reply(reply.id, "gen-1") == room.id
     assert chat.start_reply_text(reply.id, "gen-1", text[:5])
     assert chat.append_to_reply(reply.id, "gen-1", 5, text[5:])
     return reply
 
 
-def test_a_reply_being_written_is_not_found_until_it_finishes(alice, general, make_user):
+def test_a_reply_being_written_is_not_found_until_it_finishes(alice, room, make_user):
     bot = make_user("Assistant")
-    reply = _reply(general, alice, bot, "the kubernetes answer")
+    reply = _reply(room, alice, bot, "the kubernetes answer")
     assert _found(alice, "kubernetes") == []
     assert chat.finish_reply(reply.id, "gen-1", status=DONE)
     assert _found(alice, "kubernetes") == ["the kubernetes answer"]
     # Retried: it is being written again, and not found until it is done again.
     chat.requeue_reply(reply.id, alice.id)
     assert _found(alice, "kubernetes") == []
-    assert chat.claim_reply(reply.id, "gen-2") == general.id
+    assert chat.claim_reply(reply.id, "gen-2") == room.id
     assert chat.start_reply_text(reply.id, "gen-2", "a helm answer")
     assert _found(alice, "helm") == []
     assert chat.finish_reply(reply.id, "gen-2", status=DONE)
@@ -255,16 +245,16 @@ def test_a_reply_being_written_is_not_found_until_it_finishes(alice, general, ma
 
 
 @pytest.mark.parametrize("status", [STOPPED, INTERRUPTED, chat.FAILED])
-def test_a_reply_that_ended_early_is_found_with_its_partial_text(alice, general, make_user, status):
+def test_a_reply_that_ended_early_is_found_with_its_partial_text(alice, room, make_user, status):
     bot = make_user("Assistant")
-    reply = _reply(general, alice, bot, "partial kubernetes")
+    reply = _reply(room, alice, bot, "partial kubernetes")
     assert chat.finish_reply(reply.id, "gen-1", status=status)
     assert _found(alice, "kubernetes") == ["partial kubernetes"]
 
 
-def test_queued_and_thinking_replies_are_not_found(alice, general, make_user, fetch):
+def test_queued_and_thinking_replies_are_not_found(alice, room, make_user, fetch):
     bot = make_user("Assistant")
-    queued = chat.create_reply(general.id, bot.id, alice.id)
+    queued = chat.create_reply(room.id, bot.id, alice.id)
     # Give it text behind the contexts' back: still not searchable while queued.
     chat.update_reply(queued.id, content="queued kubernetes")
     assert _found(alice, "kubernetes") == []
@@ -274,11 +264,11 @@ def test_queued_and_thinking_replies_are_not_found(alice, general, make_user, fe
     assert _found(alice, "kubernetes") == ["queued kubernetes"]
 
 
-def test_paging_walks_every_match_newest_first(alice, general, random_room):
+def test_paging_walks_every_match_newest_first(alice, room, random_room):
     ids = []
     for n in range(45):
-        ids.append(_post(general if n % 3 else random_room, alice, f"match {n}").id)
-        _post(general, alice, f"other {n}")
+        ids.append(_post(room if n % 3 else random_room, alice, f"match {n}").id)
+        _post(room, alice, f"other {n}")
     walked, before, pages = [], None, 0
     while True:
         page = search.search_messages(alice.id, "match", before_id=before, limit=20)
@@ -292,36 +282,36 @@ def test_paging_walks_every_match_newest_first(alice, general, random_room):
     assert walked == list(reversed(ids))
 
 
-def test_a_last_page_of_exactly_the_limit_says_there_is_no_next(alice, general):
+def test_a_last_page_of_exactly_the_limit_says_there_is_no_next(alice, room):
     for n in range(20):
-        _post(general, alice, f"match {n}")
+        _post(room, alice, f"match {n}")
     page = search.search_messages(alice.id, "match", limit=20)
     assert len(page.hits) == 20
     assert page.next_before_id is None
     assert search.search_messages(alice.id, "match", limit=19).next_before_id is not None
 
 
-def test_a_query_that_matches_nothing_is_an_empty_page(alice, general):
-    _post(general, alice, "deploy")
+def test_a_query_that_matches_nothing_is_an_empty_page(alice, room):
+    _post(room, alice, "deploy")
     page = search.search_messages(alice.id, "zanzibar")
     assert (page.hits, page.next_before_id) == ([], None)
 
 
-def test_the_caller_must_be_a_user(alice, general):
+def test_the_caller_must_be_a_user(alice, room):
     with pytest.raises(NotAuthorized):
         search.search_messages(alice.id + 100, "deploy")
     with pytest.raises(NotAuthorized):
         search.search_messages("1; DROP", "deploy")  # type: ignore[arg-type]
 
 
-def test_an_unknown_room_is_refused(alice, general):
-    for room_id in (general.id + 100, "abc", -1):
+def test_an_unknown_room_is_refused(alice, room):
+    for room_id in (room.id + 100, "abc", -1):
         with pytest.raises(RoomNotFound):
             search.search_messages(alice.id, "deploy", room_id=room_id)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("before", ["abc", -5, 2**40, True, [1]])
-def test_a_malformed_page_cursor_is_refused(alice, general, before):
+def test_a_malformed_page_cursor_is_refused(alice, room, before):
     with pytest.raises(InvalidSearch):
         search.search_messages(alice.id, "deploy", before_id=before)
 
@@ -361,8 +351,8 @@ HOSTILE_QUERIES = [
 
 
 @pytest.mark.parametrize("query", HOSTILE_QUERIES)
-def test_hostile_queries_are_words_or_a_clear_refusal(alice, general, count_rows, query):
-    _post(general, alice, "we deploy on friday")
+def test_hostile_queries_are_words_or_a_clear_refusal(alice, room, count_rows, query):
+    _post(room, alice, "we deploy on friday")
     try:
         page = search.search_messages(alice.id, query)
     except InvalidSearch:
@@ -372,16 +362,16 @@ def test_hostile_queries_are_words_or_a_clear_refusal(alice, general, count_rows
     assert count_rows("messages") == 1
 
 
-def test_sql_in_a_query_is_searched_as_words(alice, general, count_rows):
-    _post(general, alice, "never drop table messages in prod")
-    _post(general, alice, "we deploy on friday")
+def test_sql_in_a_query_is_searched_as_words(alice, room, count_rows):
+    _post(room, alice, "never drop table messages in prod")
+    _post(room, alice, "we deploy on friday")
     assert _found(alice, "'); DROP TABLE messages; --") == ["never drop table messages in prod"]
     assert count_rows("messages") == 2
 
 
-def test_operators_are_words(alice, general):
-    _post(general, alice, "we deploy on friday")
-    _post(general, alice, "deploy or not")
+def test_operators_are_words(alice, room):
+    _post(room, alice, "we deploy on friday")
+    _post(room, alice, "deploy or not")
     # "OR" is a word that must be there, not FTS5's OR; "-" does not exclude.
     assert _found(alice, "deploy OR friday") == []
     assert _found(alice, "deploy -friday") == ["we deploy on friday"]
@@ -396,9 +386,9 @@ def test_operators_are_words(alice, general):
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(query=st.text(max_size=60))
-def test_any_text_is_a_page_or_a_clear_refusal(alice, general, query):
+def test_any_text_is_a_page_or_a_clear_refusal(alice, room, query):
     if not search.search_messages(alice.id, "seeded").hits:
-        _post(general, alice, "seeded message about deploy")
+        _post(room, alice, "seeded message about deploy")
     try:
         page = search.search_messages(alice.id, query)
     except InvalidSearch as refused:
