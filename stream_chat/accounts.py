@@ -20,6 +20,7 @@ from sqlmodel import col, delete, func, select
 
 from stream_chat import repo
 from stream_chat.models import User, UserToken, utcnow
+from stream_chat.text import clean_text, has_unsafe
 
 MAX_EMAIL_LENGTH = 160  # users.email
 MIN_PASSWORD_LENGTH = 12
@@ -44,7 +45,7 @@ class RegistrationError(Exception):
 def normalize_email(email: str) -> str:
     # The same normalization as register_user's (email_validator turns an IDNA domain into
     # Unicode, NFC-normalizes), so that logging in with the address one registered with works.
-    address = email.strip()
+    address = clean_text(email).strip()
     with contextlib.suppress(EmailNotValidError):
         address = validate_email(address, check_deliverability=False).normalized
     return address.lower()
@@ -65,7 +66,10 @@ def register_user(email: str, password: str, name: str = "") -> User:
         if len(address) > MAX_EMAIL_LENGTH:
             # Valid addresses go up to 254 characters; PostgreSQL would refuse with a DataError.
             errors["email"] = f"Use at most {MAX_EMAIL_LENGTH} characters."
-    if len(password) < MIN_PASSWORD_LENGTH:
+    if has_unsafe(password):
+        # Stripping would change the secret behind the user's back: refused instead.
+        errors["password"] = "A password cannot contain NUL or broken Unicode characters."
+    elif len(password) < MIN_PASSWORD_LENGTH:
         errors["password"] = f"Use at least {MIN_PASSWORD_LENGTH} characters."
     elif len(password) > MAX_PASSWORD_LENGTH:
         errors["password"] = f"Use at most {MAX_PASSWORD_LENGTH} characters."
@@ -74,7 +78,7 @@ def register_user(email: str, password: str, name: str = "") -> User:
 
     user = User(
         email=address,
-        name=(name.strip() or address.split("@")[0])[:80],
+        name=(clean_text(name).strip() or address.split("@")[0])[:80],
         hashed_password=hash_password(password),
     )
     with repo.session() as db:
@@ -102,6 +106,10 @@ def get_user(user_id: int) -> User | None:
 def authenticate(email: str, password: str) -> User | None:
     """The user whose email and password these are, or None (without saying which was wrong)."""
     user = get_user_by_email(email)
+    if has_unsafe(password):
+        # No account can have such a password (registration refuses it), and Argon2 cannot
+        # encode a lone surrogate: a plain mismatch, after the same work as any other.
+        password = ""
     try:
         _hasher.verify(user.hashed_password if user else _DUMMY_HASH, password)
     except (VerificationError, InvalidHashError):
@@ -157,7 +165,8 @@ def count_users() -> int:
 
 
 def _digest(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
+    # A crafted token may hold a lone surrogate: it gets a digest nobody has, not an error.
+    return hashlib.sha256(token.encode(errors="surrogatepass")).hexdigest()
 
 
 def create_session_token(user: User) -> str:

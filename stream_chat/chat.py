@@ -20,6 +20,7 @@ from sqlmodel.sql.expression import SelectOfScalar
 
 from stream_chat import pubsub, repo
 from stream_chat.models import AssistantRequest, Message, Room, User, utcnow
+from stream_chat.text import clean_text
 
 MAX_MESSAGE_LENGTH = 4000
 PAGE_SIZE = 20
@@ -161,7 +162,7 @@ def parse_id(raw: int | str | None) -> int | None:
 
 def clean_content(content: str) -> str:
     """The content as it will be stored, or InvalidMessage saying what is wrong with it."""
-    stripped = content.strip() if isinstance(content, str) else ""
+    stripped = clean_text(content).strip() if isinstance(content, str) else ""
     if not stripped:
         raise InvalidMessage("A message cannot be empty.")
     if len(stripped) > MAX_MESSAGE_LENGTH:
@@ -190,7 +191,7 @@ def get_room(room_id: int | str | None) -> Room | None:
 
 
 def create_room(name: str, description: str = "") -> Room:
-    room = Room(name=name.strip(), description=description.strip())
+    room = Room(name=clean_text(name).strip(), description=clean_text(description).strip())
     with repo.session() as db:
         db.add(room)
         db.commit()

@@ -5,6 +5,7 @@ from urllib.parse import quote
 import reflex as rx
 
 from stream_chat import accounts
+from stream_chat.state.checked import CheckedInput
 from stream_chat.state.naming import ShortNamed
 
 SESSION_COOKIE = "stream_chat_session"
@@ -21,7 +22,7 @@ def safe_return_path(candidate: str | None) -> str:
     return "/rooms"
 
 
-class SessionState(ShortNamed, rx.State):
+class SessionState(CheckedInput, ShortNamed, rx.State):
     __state_name__ = "session"
 
     session_token: str = rx.Cookie(

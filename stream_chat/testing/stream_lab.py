@@ -13,13 +13,14 @@ from typing import Any, ClassVar
 import reflex as rx
 
 from stream_chat import chat
+from stream_chat.state.checked import CheckedInput
 from stream_chat.streams import ClientStream, StreamRecorder, StreamSpec
 from stream_chat.streams.binding import StreamsState
 
 LAB_STREAM = StreamSpec("items")
 
 
-class StreamLabState(StreamsState, rx.State):
+class StreamLabState(CheckedInput, StreamsState, rx.State):
     stream_specs: ClassVar[tuple[StreamSpec, ...]] = (LAB_STREAM,)
     _mirror_recorder: StreamRecorder = StreamRecorder()
     _reference: ClientStream = ClientStream()

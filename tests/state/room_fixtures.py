@@ -38,6 +38,7 @@ been recorded.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import itertools
 import json
 import logging
@@ -474,7 +475,8 @@ def follower_parked(task: asyncio.Task) -> bool:
     return False
 
 
-FOLLOW_ROOM_CODE = MessagesState.follow_room.fn.__code__  # type: ignore[attr-defined]
+# The handler itself, not the argument check `CheckedInput` wraps it in.
+FOLLOW_ROOM_CODE = inspect.unwrap(MessagesState.follow_room.fn).__code__  # type: ignore[attr-defined]
 EVENT_WAIT_CODE = asyncio.Event.wait.__code__
 
 
