@@ -167,16 +167,30 @@ def request_reply(room_id: int, requester_id: int) -> Message:
     return chat.create_reply(room_id, accounts.assistant_user_id(), requester_id)
 
 
-def retry_reply(reply_id: int, user_id: int) -> Message:
-    """Queues a failed, stopped or interrupted reply again (its text starts over). A retry
-    is a request like any other: the rate limit counts it."""
-    reply = chat.get_message(reply_id)
-    if reply is None or reply.status is None:
-        raise chat.MessageNotFound()
+def retry_reply(reply_id: int, user_id: int, room_id: int) -> Message:
+    """Queues a failed, stopped or interrupted reply of `room_id` again (its text starts
+    over), for the person who asked for it. A finished reply is never rewritten: a new
+    answer is a new request. A retry is a request like any other: the rate limit counts it."""
+    reply = chat.requested_reply(reply_id, user_id, room_id, "retry")
     if reply.status in chat.ACTIVE_STATUSES:
         raise chat.ChatError("This reply is still being written.")
+    if reply.status not in chat.RETRYABLE_STATUSES:
+        raise chat.ChatError(NOT_RETRYABLE)
     _check_rate_limit(user_id)
-    return chat.requeue_reply(reply_id, user_id)  # type: ignore[return-value]
+    requeued = chat.requeue_reply(reply_id, user_id)
+    if requeued is None:
+        # Retried from another tab in the meantime.
+        raise chat.ChatError("This reply is still being written.")
+    return requeued
+
+
+NOT_RETRYABLE = "A finished reply is kept as it is: ask @assistant again for a new answer."
+
+
+async def run_reply(reply_id: int, user_id: int, room_id: int) -> str:
+    """`generate`, for the person who asked for the reply, from the room it is in."""
+    chat.requested_reply(reply_id, user_id, room_id, "run")
+    return await generate(reply_id)
 
 
 def _check_rate_limit(user_id: int) -> None:

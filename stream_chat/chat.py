@@ -313,10 +313,18 @@ def create_message(room_id: int, sender_id: int, content: str) -> Message:
     return _insert_message(room_id, sender_id, content=clean_content(content))
 
 
-def update_message(message_id: int, editor_id: int, content: str) -> Message:
+def editable_message(message_id: int, editor_id: int, *, room_id: int) -> Message:
+    """The editor's own message in the room the editor has open, or the reason it is not."""
+    with repo.session() as db:
+        return _owned_message(db, message_id, editor_id, room_id, "edit")
+
+
+def update_message(message_id: int, editor_id: int, content: str, *, room_id: int) -> Message:
+    """Edits the editor's own message of `room_id` (the room their page has open): a message
+    of another room is refused even when it is theirs, as the page cannot be showing it."""
     text = clean_content(content)
     with repo.session() as db:
-        message = _owned_message(db, message_id, editor_id, "edit")
+        message = _owned_message(db, message_id, editor_id, room_id, "edit")
         if message.content == text:
             return message
         message.content = text
@@ -328,10 +336,11 @@ def update_message(message_id: int, editor_id: int, content: str) -> Message:
     return updated
 
 
-def delete_message(message_id: int, actor_id: int) -> Message:
-    """Deletes the message and returns it as it was, so that callers can say which one went."""
+def delete_message(message_id: int, actor_id: int, *, room_id: int) -> Message:
+    """Deletes the actor's own message of `room_id` and returns it as it was, so that callers
+    can say which one went."""
     with repo.session() as db:
-        message = _owned_message(db, message_id, actor_id, "delete")
+        message = _owned_message(db, message_id, actor_id, room_id, "delete")
         db.delete(message)
         db.commit()
     _broadcast("deleted", message)
@@ -424,9 +433,14 @@ def update_reply(reply_id: int, **fields: object) -> Message | None:
     return _update_reply(reply_id, None, fields)
 
 
+RETRYABLE_STATUSES = (STOPPED, INTERRUPTED, FAILED)
+
+
 def requeue_reply(reply_id: int, requester_id: int) -> Message | None:
-    """Queues a reply again for `requester_id` (a retry): its text starts over, and the
-    request is logged for the rate limit like a new one, in the same transaction."""
+    """Queues a stopped, interrupted or failed reply again for `requester_id` (a retry): its
+    text starts over, and the request is logged for the rate limit like a new one, in the
+    same transaction. None when the reply is not in one of those statuses (by then): a
+    finished reply is never rewritten."""
     fields: dict[str, object] = {
         "status": QUEUED,
         "content": "",
@@ -434,15 +448,18 @@ def requeue_reply(reply_id: int, requester_id: int) -> Message | None:
         "generation_id": None,
         "requested_by_id": requester_id,
     }
-    return _update_reply(reply_id, requester_id, fields)
+    return _update_reply(reply_id, requester_id, fields, only_from=RETRYABLE_STATUSES)
 
 
 def _update_reply(
-    reply_id: int, request_by: int | None, fields: dict[str, object]
+    reply_id: int,
+    request_by: int | None,
+    fields: dict[str, object],
+    only_from: tuple[str, ...] | None = None,
 ) -> Message | None:
     with repo.session() as db:
         reply = db.get(Message, reply_id)
-        if reply is None:
+        if reply is None or (only_from is not None and reply.status not in only_from):
             return None
         for name, value in fields.items():
             setattr(reply, name, value)
@@ -632,8 +649,38 @@ def reply_topic(reply_id: int) -> str:
     return f"reply:{reply_id}"
 
 
-def request_stop(reply_id: int) -> None:
-    """Asks whichever worker generates the reply to stop it."""
+def requested_reply(reply_id: int, user_id: int, room_id: int, action: str) -> Message:
+    """The assistant reply `user_id` asked for in `room_id`, or the reason they may not
+    `action` it: only the person who asked stops or retries a reply."""
+    with repo.session() as db:
+        reply = _message_in_room(db, reply_id, room_id)
+    if reply.status is None:
+        raise MessageNotFound()
+    if reply.requested_by_id != user_id:
+        raise NotAuthorized(f"Only the person who asked for this reply can {action} it.")
+    return reply
+
+
+def request_stop(reply_id: int, user_id: int, room_id: int) -> None:
+    """Asks whichever worker generates the reply to stop it, if `user_id` asked for it."""
+    reply = requested_reply(reply_id, user_id, room_id, "stop")
+    if reply.status not in ACTIVE_STATUSES:
+        raise ChatError("This reply has already finished.")
+    _signal_stop(reply_id)
+
+
+def stop_own_current_reply(room_id: int, user_id: int) -> int | None:
+    """Esc: stops the caller's reply being written in the room, else their oldest queued
+    one. Another person's reply is theirs to stop. The stopped reply's id, or None."""
+    mine = [reply for reply in active_replies(room_id) if reply.requested_by_id == user_id]
+    writing = [reply for reply in mine if reply.status != QUEUED]
+    for reply in (writing or mine)[:1]:
+        _signal_stop(reply.id)  # type: ignore[arg-type]
+        return reply.id
+    return None
+
+
+def _signal_stop(reply_id: int) -> None:
     pubsub.broker().publish(reply_topic(reply_id), {"kind": "stop"})
 
 
@@ -683,11 +730,20 @@ def _load_message(db: Session, message_id: int) -> Message | None:
     return db.exec(query).first()
 
 
-def _owned_message(db: Session, message_id: int, user_id: int, action: str) -> Message:
+def _message_in_room(db: Session, message_id: int, room_id: int) -> Message:
+    """The message, if it is one of `room_id`'s. Ids are global and sequential, so an id from
+    another room is answered as if it did not exist."""
     parsed = parse_id(message_id)
     message = _load_message(db, parsed) if parsed is not None else None
-    if message is None:
+    if message is None or message.room_id != room_id:
         raise MessageNotFound()
+    return message
+
+
+def _owned_message(
+    db: Session, message_id: int, user_id: int, room_id: int, action: str
+) -> Message:
+    message = _message_in_room(db, message_id, room_id)
     if message.sender_id != user_id:
         raise NotAuthorized(f"You can only {action} your own messages.")
     return message

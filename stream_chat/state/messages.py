@@ -43,6 +43,14 @@ class MessagesState(StreamsState, RoomsState):
     # dropped socket, a previous login) that wakes up later sees it is stale and stops.
     _follower: str = ""
 
+    def _open_room_actor(self) -> tuple[int, int] | None:
+        """(the caller, the room this tab has open) while the caller's session holds: what
+        every handler that reads or changes the room checks first. The contexts check
+        that the ids the client sent belong to that room and that person."""
+        if self.current_room_id is None or (user_id := self._session_user_id()) is None:
+            return None
+        return user_id, self.current_room_id
+
     @rx.var
     def user_id(self) -> int:
         """Whose messages get Edit and Delete (the server checks again on every request)."""
@@ -51,7 +59,7 @@ class MessagesState(StreamsState, RoomsState):
     @rx.event
     def enter_room(self) -> rx.event.EventSpec | None:
         """on_load of /rooms/[room_id]: the room's facts first, then its live messages."""
-        if not self.logged_in:
+        if self._session_user_id() is None:
             return None
         self._open_room()
         if self.room_missing:
@@ -96,6 +104,9 @@ class MessagesState(StreamsState, RoomsState):
         feed = room_feeds.get(room_id) if room_id is not None else None
         if feed is not None:
             feed.pause(self.router.session.session_id)
+        if self._open_room_actor() is None:
+            # Paused for good: a revoked session's tab hears nothing more of the room.
+            return self._session_lost()
         baseline = self._show_latest(room_id)
         if feed is None:
             return None
@@ -107,19 +118,20 @@ class MessagesState(StreamsState, RoomsState):
         that room (a room switch or a newer follower may have come in between)."""
         feed = room_feeds.get(room_id)
         sid = self.router.session.session_id
-        if feed is None or not self.logged_in or room_id != self.current_room_id:
+        if feed is None or room_id != self.current_room_id or self._open_room_actor() is None:
             return
         if feed.is_member(sid, self._follower):
             feed.activate(sid, self._follower, baseline)
 
     @rx.event
-    def load_older(self) -> None:
-        if not self.logged_in or self.current_room_id is None or self.oldest_id is None:
-            return
-        if self.at_start:
-            return
+    def load_older(self) -> rx.event.EventSpec | None:
+        if self._open_room_actor() is None:
+            return self._session_lost()
+        if self.current_room_id is None or self.oldest_id is None or self.at_start:
+            return None
         older = chat.messages_before(self.current_room_id, self.oldest_id, chat.PAGE_SIZE + 1)
         self._show_page(older, at_top=True)
+        return None
 
     # Real time
 
@@ -132,9 +144,9 @@ class MessagesState(StreamsState, RoomsState):
         update. Reflex cancels this task when the tab leaves the page, which leaves the feed.
         """
         async with self:
-            if not self.logged_in or self.current_room_id is None:
+            if self._open_room_actor() is None:
                 return
-            room_id = self.current_room_id
+            room_id: int = self.current_room_id  # type: ignore[assignment]
             me = self._follower = secrets.token_hex(6)
             sid = self.router.session.session_id
             state_name = self.get_full_name()
@@ -154,10 +166,13 @@ class MessagesState(StreamsState, RoomsState):
         """The message reaches this tab through the room's broadcast, like everyone else's,
         so every member sees the same order."""
         content = form.get("content", "")
-        if not content.strip() or self._user_id is None or self.current_room_id is None:
+        if (actor := self._open_room_actor()) is None:
+            return self._session_lost()
+        user_id, room_id = actor
+        if not content.strip():
             return None
         try:
-            chat.create_message(self.current_room_id, self._user_id, content)
+            chat.create_message(room_id, user_id, content)
         except chat.ChatError as error:
             self.compose_error = str(error)
             return None
@@ -170,58 +185,76 @@ class MessagesState(StreamsState, RoomsState):
         if not assistant.config().available:
             return [clear, rx.toast.info(assistant.HOW_TO_ENABLE)]
         try:
-            reply = assistant.request_reply(self.current_room_id, self._user_id)
+            reply = assistant.request_reply(room_id, user_id)
         except chat.ChatError as error:
             return [clear, rx.toast.error(str(error))]
         return [clear, MessagesState.run_assistant(reply.id)]
 
     @rx.event(background=True)
-    async def run_assistant(self, reply_id: int) -> None:
+    async def run_assistant(self, reply_id: int) -> rx.event.EventSpec | None:
         """Writes the reply. Its text reaches every member through the room's broadcasts,
         so this task touches no state, and it goes on if the asker leaves the page."""
-        await assistant.generate(reply_id)
+        if (actor := self._open_room_actor()) is None:
+            return None
+        try:
+            await assistant.run_reply(reply_id, *actor)
+        except chat.ChatError as error:
+            return rx.toast.error(str(error))
+        return None
 
     @rx.event
-    def stop_reply(self, reply_id: int) -> None:
-        chat.request_stop(reply_id)
+    def stop_reply(self, reply_id: int) -> rx.event.EventSpec | None:
+        if (actor := self._open_room_actor()) is None:
+            return self._session_lost()
+        try:
+            chat.request_stop(reply_id, *actor)
+        except chat.ChatError as error:
+            return rx.toast.error(str(error))
+        return None
 
     @rx.event
-    def stop_current_reply(self) -> None:
-        """Esc: stops the reply being written in this room, else the next one queued."""
-        if self.current_room_id is None:
-            return
-        active = chat.active_replies(self.current_room_id)
-        writing = [reply for reply in active if reply.status != chat.QUEUED]
-        for reply in (writing or active)[:1]:
-            chat.request_stop(reply.id)  # type: ignore[arg-type]
+    def stop_current_reply(self) -> rx.event.EventSpec | None:
+        """Esc: stops the caller's own reply being written in this room, else their next
+        one queued; other people's replies are theirs to stop."""
+        if (actor := self._open_room_actor()) is None:
+            return self._session_lost()
+        user_id, room_id = actor
+        chat.stop_own_current_reply(room_id, user_id)
+        return None
 
     @rx.event
     def retry_reply(self, reply_id: int) -> rx.event.EventSpec | None:
-        if self._user_id is None:
-            return None
+        if (actor := self._open_room_actor()) is None:
+            return self._session_lost()
         try:
-            assistant.retry_reply(reply_id, self._user_id)
+            assistant.retry_reply(reply_id, *actor)
         except chat.ChatError as error:
             return rx.toast.error(str(error))
         return MessagesState.run_assistant(reply_id)
 
     @rx.event
     def start_edit(self, message_id: int) -> rx.event.EventSpec | None:
-        message = chat.get_message(message_id)
-        if message is None:
-            return rx.toast.error(str(chat.MessageNotFound()))
-        if message.sender_id != self._user_id:
-            return rx.toast.error("You can only edit your own messages.")
+        if (actor := self._open_room_actor()) is None:
+            return self._session_lost()
+        user_id, room_id = actor
+        try:
+            message = chat.editable_message(message_id, user_id, room_id=room_id)
+        except chat.ChatError as error:
+            return rx.toast.error(str(error))
         self.editing_id, self.edit_draft, self.edit_error = message.id, message.content, ""
         return None
 
     @rx.event
-    def edit_last_message(self) -> None:
-        if self._user_id is None or self.current_room_id is None:
-            return
-        message = chat.last_message_by(self.current_room_id, self._user_id)
+    def edit_last_message(self) -> rx.event.EventSpec | None:
+        if (actor := self._open_room_actor()) is None:
+            return self._session_lost()
+        user_id, room_id = actor
+        message = chat.last_message_by(room_id, user_id)
         if message is not None:
             self.editing_id, self.edit_draft, self.edit_error = message.id, message.content, ""
+        return None
+
+    # Drafts and dialogs: this tab's own facts, no room data read or changed.
 
     @rx.event
     def set_edit_draft(self, text: str) -> None:
@@ -238,10 +271,13 @@ class MessagesState(StreamsState, RoomsState):
 
     @rx.event
     def save_edit(self) -> rx.event.EventSpec | None:
-        if self.editing_id is None or self._user_id is None:
+        if self.editing_id is None:
             return None
+        if (actor := self._open_room_actor()) is None:
+            return self._session_lost()
+        user_id, room_id = actor
         try:
-            chat.update_message(self.editing_id, self._user_id, self.edit_draft)
+            chat.update_message(self.editing_id, user_id, self.edit_draft, room_id=room_id)
         except chat.ChatError as error:
             self.edit_error = str(error)
             return None
@@ -259,10 +295,13 @@ class MessagesState(StreamsState, RoomsState):
     @rx.event
     def confirm_delete(self) -> rx.event.EventSpec | None:
         message_id, self.deleting_id = self.deleting_id, None
-        if message_id is None or self._user_id is None:
+        if message_id is None:
             return None
+        if (actor := self._open_room_actor()) is None:
+            return self._session_lost()
+        user_id, room_id = actor
         try:
-            chat.delete_message(message_id, self._user_id)
+            chat.delete_message(message_id, user_id, room_id=room_id)
         except chat.ChatError as error:
             return rx.toast.error(str(error))
         return None

@@ -40,7 +40,7 @@ class RoomsState(SessionState):
 
     @rx.event
     def open_index(self) -> None:
-        if not self.logged_in:
+        if self._session_user_id() is None:
             return
         self._load_rooms()
         self._show_room(None)

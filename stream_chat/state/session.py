@@ -52,6 +52,27 @@ class SessionState(CheckedInput, ShortNamed, rx.State):
         self.user_email = ""
         self.reset()
 
+    def _session_token(self) -> str:
+        return self.session_token
+
+    def _session_user_id(self) -> int | None:
+        """The logged-in user, checked against the session store on every call: a session
+        revoked since the page loaded (a log out in another tab) acts as nobody."""
+        if self._user_id is None or not self._session_holds():
+            return None
+        return self._user_id
+
+    def _session_holds(self) -> bool:
+        return accounts.session_user_id(self._session_token()) == self._user_id
+
+    def _session_lost(self) -> rx.event.EventSpec | None:
+        """What a refused handler answers: a tab whose session ended forgets the user and
+        goes to log in again; otherwise (never logged in, no room open) nothing."""
+        if self._user_id is None or self._session_holds():
+            return None
+        self._forget()
+        return rx.redirect(login_path_returning_to(self.router.url.path), replace=True)
+
     def _start_session(self, user: accounts.User) -> None:
         self.session_token = accounts.create_session_token(user)
         self._remember(user)

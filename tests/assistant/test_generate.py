@@ -256,7 +256,7 @@ async def test_stop_mid_stream(seed, configure, fake, record, spawn):
     task = spawn(generate(reply.id))
 
     await rec.wait_text(reply.id, length=len("word0 word1 "))
-    chat.request_stop(reply.id)
+    chat.request_stop(reply.id, seed.alice.id, seed.room.id)
     record_ = await fake.wait_for_disconnect_async(timeout=2.0)
     assert await asyncio.wait_for(task, 5) == chat.STOPPED
 
@@ -283,7 +283,7 @@ async def test_stop_before_the_first_token(seed, configure, fake, record, spawn)
     await asyncio.to_thread(fake.wait_for_requests, 1, 2.0)
     await wait_stop_listener(reply.id)
     stopped_at = time.monotonic()
-    chat.request_stop(reply.id)
+    chat.request_stop(reply.id, seed.alice.id, seed.room.id)
     record_ = await fake.wait_for_disconnect_async(timeout=2.0)
     assert await asyncio.wait_for(task, 5) == chat.STOPPED
 
@@ -346,7 +346,7 @@ async def test_replaced_attempt_never_overwrites_after_its_last_flush(
     await rec.wait_text(reply.id, length=len("Hello world"))
     chat.update_reply(reply.id, generation_id="new-attempt", status=chat.STREAMING, content="New")
     if ending == "stop":
-        chat.request_stop(reply.id)
+        chat.request_stop(reply.id, seed.alice.id, seed.room.id)
     await asyncio.wait_for(task, 5)
 
     stored = row(reply.id)
@@ -473,7 +473,7 @@ async def test_stopping_a_queued_reply_sends_nothing(seed, configure, fake, reco
 
     await rec.wait_text(first.id)
     await wait_stop_listener(queued.id)
-    chat.request_stop(queued.id)
+    chat.request_stop(queued.id, seed.bob.id, seed.room.id)
 
     assert await asyncio.wait_for(queued_task, 2) == chat.STOPPED
     assert row(queued.id).status == chat.STOPPED

@@ -63,16 +63,16 @@ def test_retries_count_towards_the_rate_limit(seed, configure):
     configure(requests_per_minute=2)
     reply = assistant.request_reply(seed.room.id, seed.alice.id)
     chat.update_reply(reply.id, status=chat.FAILED, error="The model server refused: 500")
-    assert assistant.retry_reply(reply.id, seed.alice.id).status == chat.QUEUED
+    assert assistant.retry_reply(reply.id, seed.alice.id, seed.room.id).status == chat.QUEUED
     chat.update_reply(reply.id, status=chat.FAILED, error="The model server refused: 500")
 
     with pytest.raises(RateLimited, match="2 times a minute"):
-        assistant.retry_reply(reply.id, seed.alice.id)
+        assistant.retry_reply(reply.id, seed.alice.id, seed.room.id)
 
     stored = row(reply.id)
     assert (stored.status, stored.error) == (chat.FAILED, "The model server refused: 500")
-    # Someone else may still retry it: the limit is per user.
-    assert assistant.retry_reply(reply.id, seed.bob.id).status == chat.QUEUED
+    # The limit is per user: Bob's own requests are still welcome.
+    assert assistant.request_reply(seed.room.id, seed.bob.id).status == chat.QUEUED
 
 
 # --------------------------------------------------------------------------- 14: build_prompt
@@ -169,11 +169,11 @@ async def test_retry_after_an_error(seed, configure, fake, record):
     assert failed.error
     first_generation = (await rec.wait_status(reply.id, chat.THINKING)).reply["generation_id"]
 
-    retried = assistant.retry_reply(reply.id, seed.bob.id)
+    retried = assistant.retry_reply(reply.id, seed.alice.id, seed.room.id)
 
     assert (retried.status, retried.content, retried.error) == (chat.QUEUED, "", None)
     assert retried.generation_id is None
-    assert retried.requested_by_id == seed.bob.id
+    assert retried.requested_by_id == seed.alice.id
     assert retried.id == reply.id
     queued_again = (
         await rec.wait_for(
@@ -211,17 +211,63 @@ async def test_retry_after_an_error(seed, configure, fake, record):
 def test_retry_refuses_an_active_reply(seed, status):
     reply = reply_with_status(seed.room.id, seed.alice.id, status, "so far")
     with pytest.raises(chat.ChatError, match="still being written"):
-        assistant.retry_reply(reply.id, seed.bob.id)
+        assistant.retry_reply(reply.id, seed.alice.id, seed.room.id)
     stored = row(reply.id)
     assert (stored.status, stored.content) == (status, "so far")
 
 
 def test_retry_refuses_a_person_message_and_a_missing_one(seed):
     with pytest.raises(chat.MessageNotFound):
-        assistant.retry_reply(seed.messages[0].id, seed.alice.id)
+        assistant.retry_reply(seed.messages[0].id, seed.alice.id, seed.room.id)
     with pytest.raises(chat.MessageNotFound):
-        assistant.retry_reply(10_000, seed.alice.id)
+        assistant.retry_reply(10_000, seed.alice.id, seed.room.id)
     assert row(seed.messages[0].id).status is None
+
+
+@pytest.mark.parametrize("status", [chat.FAILED, chat.STOPPED, chat.INTERRUPTED, chat.DONE])
+def test_only_the_asker_retries_and_a_finished_reply_is_never_rewritten(seed, status):
+    reply = reply_with_status(seed.room.id, seed.alice.id, status, "Alice's answer")
+    with pytest.raises(chat.NotAuthorized, match="Only the person who asked"):
+        assistant.retry_reply(reply.id, seed.bob.id, seed.room.id)
+    with pytest.raises(chat.MessageNotFound):
+        assistant.retry_reply(reply.id, seed.alice.id, seed.other_room.id)
+    if status == chat.DONE:
+        with pytest.raises(chat.ChatError, match="ask @assistant again"):
+            assistant.retry_reply(reply.id, seed.alice.id, seed.room.id)
+    stored = row(reply.id)
+    assert (stored.status, stored.content, stored.requested_by_id) == (
+        status,
+        "Alice's answer",
+        seed.alice.id,
+    )
+    if status != chat.DONE:
+        assert assistant.retry_reply(reply.id, seed.alice.id, seed.room.id).status == chat.QUEUED
+
+
+@pytest.mark.parametrize("status", [chat.QUEUED, chat.STREAMING])
+def test_only_the_asker_stops_a_reply_and_only_from_its_room(seed, status, monkeypatch):
+    reply = reply_with_status(seed.room.id, seed.alice.id, status, "so far")
+    broker = chat.pubsub.broker()
+    published: list[str] = []
+    real_publish = broker.publish
+
+    def recorded_publish(topic: str, event: dict) -> int:
+        published.append(topic)
+        return real_publish(topic, event)
+
+    monkeypatch.setattr(broker, "publish", recorded_publish)
+    with pytest.raises(chat.NotAuthorized, match="Only the person who asked"):
+        chat.request_stop(reply.id, seed.bob.id, seed.room.id)
+    with pytest.raises(chat.MessageNotFound):
+        chat.request_stop(reply.id, seed.alice.id, seed.other_room.id)
+    with pytest.raises(chat.MessageNotFound):
+        chat.request_stop(seed.messages[0].id, seed.alice.id, seed.room.id)
+    assert chat.stop_own_current_reply(seed.room.id, seed.bob.id) is None
+    assert published == []
+
+    chat.request_stop(reply.id, seed.alice.id, seed.room.id)
+    assert chat.stop_own_current_reply(seed.room.id, seed.alice.id) == reply.id
+    assert published == [chat.reply_topic(reply.id)] * 2
 
 
 # --------------------------------------------------------------------------- 16: configuration

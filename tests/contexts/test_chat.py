@@ -338,7 +338,7 @@ def test_create_message_stores_html_verbatim(room, alice, fetch):
 def test_owner_can_edit_a_message(room, alice, fetch):
     message = chat.create_message(room.id, alice.id, "helo")
     before = utcnow()
-    edited = chat.update_message(message.id, alice.id, "  hello  ")
+    edited = chat.update_message(message.id, alice.id, "  hello  ", room_id=room.id)
     after = utcnow()
 
     assert (edited.id, edited.content) == (message.id, "hello")
@@ -357,7 +357,7 @@ def test_owner_can_edit_a_message(room, alice, fetch):
 
 def test_an_edit_that_changes_nothing_does_not_mark_the_message_edited(room, alice):
     message = chat.create_message(room.id, alice.id, "hello")
-    unchanged = chat.update_message(message.id, alice.id, " hello ")
+    unchanged = chat.update_message(message.id, alice.id, " hello ", room_id=room.id)
     assert unchanged.content == "hello"
     assert unchanged.edited_at is None
     assert chat.get_message(message.id).edited_at is None
@@ -366,14 +366,14 @@ def test_an_edit_that_changes_nothing_does_not_mark_the_message_edited(room, ali
 def test_others_cannot_edit_a_message(room, alice, bob, fetch):
     message = chat.create_message(room.id, alice.id, "mine")
     with pytest.raises(NotAuthorized, match="your own"):
-        chat.update_message(message.id, bob.id, "yours now")
+        chat.update_message(message.id, bob.id, "yours now", room_id=room.id)
     assert fetch("SELECT content, edited_at FROM messages") == [("mine", None)]
 
 
 def test_editing_an_unknown_message(room, alice):
     message = chat.create_message(room.id, alice.id, "hi")
     with pytest.raises(MessageNotFound):
-        chat.update_message(message.id + 1, alice.id, "edited")
+        chat.update_message(message.id + 1, alice.id, "edited", room_id=room.id)
     assert chat.get_message(message.id).content == "hi"
 
 
@@ -381,7 +381,7 @@ def test_editing_an_unknown_message(room, alice):
 def test_editing_to_invalid_content_is_refused(room, alice, fetch, content):
     message = chat.create_message(room.id, alice.id, "keep me")
     with pytest.raises(InvalidMessage):
-        chat.update_message(message.id, alice.id, content)
+        chat.update_message(message.id, alice.id, content, room_id=room.id)
     assert fetch("SELECT content, edited_at FROM messages") == [("keep me", None)]
 
 
@@ -391,7 +391,7 @@ def test_editing_to_invalid_content_is_refused(room, alice, fetch, content):
 def test_owner_can_delete_a_message(room, alice, fetch):
     keep = chat.create_message(room.id, alice.id, "keep")
     gone = chat.create_message(room.id, alice.id, "delete me")
-    deleted = chat.delete_message(gone.id, alice.id)
+    deleted = chat.delete_message(gone.id, alice.id, room_id=room.id)
     assert (deleted.id, deleted.content) == (gone.id, "delete me")
     assert chat.get_message(gone.id) is None
     assert fetch("SELECT id FROM messages") == [(keep.id,)]
@@ -400,22 +400,38 @@ def test_owner_can_delete_a_message(room, alice, fetch):
 def test_others_cannot_delete_a_message(room, alice, bob, fetch):
     message = chat.create_message(room.id, alice.id, "mine")
     with pytest.raises(NotAuthorized, match="your own"):
-        chat.delete_message(message.id, bob.id)
+        chat.delete_message(message.id, bob.id, room_id=room.id)
     assert fetch("SELECT id, content FROM messages") == [(message.id, "mine")]
 
 
 def test_deleting_an_unknown_message(room, alice, count_rows):
     message = chat.create_message(room.id, alice.id, "hi")
     with pytest.raises(MessageNotFound):
-        chat.delete_message(message.id + 1, alice.id)
+        chat.delete_message(message.id + 1, alice.id, room_id=room.id)
     assert count_rows("messages") == 1
+
+
+def test_a_message_of_another_room_is_refused_even_to_its_sender(
+    room, alice, make_room, fetch
+):
+    # Ids are global and sequential: the room the page has open is part of the request.
+    other = make_room("random")
+    message = chat.create_message(other.id, alice.id, "over there")
+    with pytest.raises(MessageNotFound):
+        chat.update_message(message.id, alice.id, "edited from elsewhere", room_id=room.id)
+    with pytest.raises(MessageNotFound):
+        chat.editable_message(message.id, alice.id, room_id=room.id)
+    with pytest.raises(MessageNotFound):
+        chat.delete_message(message.id, alice.id, room_id=room.id)
+    assert fetch("SELECT content, edited_at FROM messages") == [("over there", None)]
+    assert chat.editable_message(message.id, alice.id, room_id=other.id).id == message.id
 
 
 def test_deleting_twice(room, alice):
     message = chat.create_message(room.id, alice.id, "once")
-    chat.delete_message(message.id, alice.id)
+    chat.delete_message(message.id, alice.id, room_id=room.id)
     with pytest.raises(MessageNotFound):
-        chat.delete_message(message.id, alice.id)
+        chat.delete_message(message.id, alice.id, room_id=room.id)
 
 
 # Assistant replies: one generation per room, in the order asked

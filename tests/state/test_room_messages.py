@@ -1171,8 +1171,8 @@ async def test_a_change_made_while_a_tab_joins_is_shown_once(
         if change == "created":
             return chat.create_message(room.id, bob.id, "while Ann joins")  # type: ignore[arg-type]
         if change == "updated":
-            return chat.update_message(ids[-1], bob.id, "edited while Ann joins")  # type: ignore[arg-type]
-        return chat.delete_message(ids[0], bob.id)  # type: ignore[arg-type]
+            return chat.update_message(ids[-1], bob.id, "edited while Ann joins", room_id=room.id)  # type: ignore[arg-type]
+        return chat.delete_message(ids[0], bob.id, room_id=room.id)  # type: ignore[arg-type]
 
     published = publish_at(monkeypatch, where, publish)
     a = await open_room(room_app, ann, room)
@@ -1431,8 +1431,31 @@ async def test_esc_stops_the_reply_being_written_not_an_earlier_one_queued_again
     chat.requeue_reply(earlier.id, ann.id)  # type: ignore[arg-type]
     a = await open_room(room_app, ann, room)
     stopped: list[int] = []
-    monkeypatch.setattr(chat, "request_stop", stopped.append)
+    monkeypatch.setattr(chat, "_signal_stop", stopped.append)
 
     await a.send(MessagesState.stop_current_reply)
 
     assert stopped == [later.id]
+
+
+async def test_esc_stops_only_the_callers_own_reply(
+    room_app: RoomApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Bob's reply is being written; Ann's waits behind it. Ann's Esc is for hers, Cy's
+    # (who asked for nothing) stops nothing.
+    ann, bob, cy = make_user("Ann"), make_user("Bob"), make_user("Cy")
+    assistant = accounts.assistant_user()
+    room = make_room("general")
+    seed(room, [ann], 2)
+    bobs = chat.create_reply(room.id, assistant.id, bob.id)  # type: ignore[arg-type]
+    assert chat.claim_reply(bobs.id, "gen-1")  # type: ignore[arg-type]
+    anns = chat.create_reply(room.id, assistant.id, ann.id)  # type: ignore[arg-type]
+    a = await open_room(room_app, ann, room)
+    c = await open_room(room_app, cy, room)
+    stopped: list[int] = []
+    monkeypatch.setattr(chat, "_signal_stop", stopped.append)
+
+    await c.send(MessagesState.stop_current_reply)
+    assert stopped == []
+    await a.send(MessagesState.stop_current_reply)
+    assert stopped == [anns.id]
