@@ -17,7 +17,7 @@ class LoginFormState(SessionState):
             return None
         self.error = ""
         self._start_session(user)
-        return rx.redirect(self.return_path())
+        return rx.redirect(self._return_path())
 
 
 class RegisterFormState(SessionState):

@@ -91,10 +91,10 @@ class SessionState(CheckedInput, ShortNamed, rx.State):
     def redirect_if_logged_in(self) -> rx.event.EventSpec | None:
         """on_load of /login and /register: someone already logged in goes where they meant to."""
         if accounts.get_user_by_session_token(self.session_token) is not None:
-            return rx.redirect(self.return_path(), replace=True)
+            return rx.redirect(self._return_path(), replace=True)
         return None
 
-    def return_path(self) -> str:
+    def _return_path(self) -> str:
         return safe_return_path(self.router.url.query_parameters.get("next"))
 
     @rx.event
