@@ -153,7 +153,7 @@ def test_messages_around_a_message_of_another_room_is_refused(rooms):
 
 def test_messages_around_a_deleted_message(rooms, alice):
     a, _b, a_ids, _b_ids = rooms
-    chat.delete_message(a_ids[7], alice.id)
+    chat.delete_message(a_ids[7], alice.id, room_id=a.id)
     with pytest.raises(MessageNotFound) as refused:
         chat.messages_around(a.id, a_ids[7])
     assert not isinstance(refused.value, MessageNotInRoom)

@@ -206,7 +206,7 @@ def test_punctuation_separates_words_on_both_databases(alice, room):
 
 def test_an_edit_is_found_at_once_and_the_old_text_is_not(alice, room):
     message = _post(room, alice, "deploy on monday")
-    chat.update_message(message.id, alice.id, "release on tuesday")
+    chat.update_message(message.id, alice.id, "release on tuesday", room_id=room.id)
     assert _found(alice, "monday") == []
     assert _found(alice, "tuesday") == ["release on tuesday"]
 
@@ -214,7 +214,7 @@ def test_an_edit_is_found_at_once_and_the_old_text_is_not(alice, room):
 def test_a_deleted_message_is_never_found(alice, room):
     message = _post(room, alice, "deploy on monday")
     _post(room, alice, "monday again")
-    chat.delete_message(message.id, alice.id)
+    chat.delete_message(message.id, alice.id, room_id=room.id)
     assert _found(alice, "monday") == ["monday again"]
     assert _found(alice, "deploy") == []
 
@@ -231,10 +231,11 @@ def test_a_reply_being_written_is_not_found_until_it_finishes(alice, room, make_
     bot = make_user("Assistant")
     reply = _reply(room, alice, bot, "the kubernetes answer")
     assert _found(alice, "kubernetes") == []
-    assert chat.finish_reply(reply.id, "gen-1", status=DONE)
+    assert chat.finish_reply(reply.id, "gen-1", status=STOPPED)
     assert _found(alice, "kubernetes") == ["the kubernetes answer"]
-    # Retried: it is being written again, and not found until it is done again.
-    chat.requeue_reply(reply.id, alice.id)
+    # Retried (a stopped reply may be; a done one never is): it is being written again, and
+    # not found until it is done.
+    assert chat.requeue_reply(reply.id, alice.id)
     assert _found(alice, "kubernetes") == []
     assert chat.claim_reply(reply.id, "gen-2") == room.id
     assert chat.start_reply_text(reply.id, "gen-2", "a helm answer")
