@@ -27,6 +27,7 @@ which needs the bounded two-way window of the room page, not built yet.
 
 from __future__ import annotations
 
+import itertools
 import random
 import re
 import subprocess
@@ -201,14 +202,14 @@ def statements_of(call: Callable[[], object]) -> list[tuple[str, Any]]:
     return sent
 
 
-def plan_of(statement: str, parameters: Any) -> str:
-    engine = repo.engine()
-    explain = "EXPLAIN QUERY PLAN " if engine.dialect.name == "sqlite" else "EXPLAIN "
-    with engine.connect() as conn:
-        rows = conn.exec_driver_sql(explain + statement, parameters).all()
-    if engine.dialect.name == "sqlite":
-        return "\n".join(str(row[-1]) for row in rows)
-    return "\n".join(str(row[0]) for row in rows)
+def plan_of(statement: str, parameters: Any, conn: sa.Connection | None = None) -> str:
+    if conn is None:
+        with repo.engine().connect() as own:
+            return plan_of(statement, parameters, own)
+    sqlite = conn.dialect.name == "sqlite"
+    explain = "EXPLAIN QUERY PLAN " if sqlite else "EXPLAIN "
+    rows = conn.exec_driver_sql(explain + statement, parameters).all()
+    return "\n".join(str(row[-1] if sqlite else row[0]) for row in rows)
 
 
 # A range scan of an index on the page's cursor: SQLite's SEARCH ... USING INDEX with
@@ -237,9 +238,25 @@ def page_plans(mode: str, room_id: int, cursor: int, message_id: int, result: Mo
 
 
 def search_plan(room_id: int, user_id: int, word: str) -> str:
+    """The plans of the search's statements on the index, replayed in one transaction: the
+    planner switches the context sets (PostgreSQL) apply to the statements after them."""
     sent = statements_of(lambda: search.search_messages(user_id, word, room_id=room_id))
-    statement, parameters = sent[-1]  # after the user and room checks
-    return plan_of(statement, parameters)
+    plans = []
+    with repo.engine().connect() as conn:
+        for statement, parameters in sent:
+            if "set_config" in statement:
+                conn.exec_driver_sql(statement, parameters)
+                values = [str(v) for v in dict(parameters).values()]
+                switches = [
+                    f"{name}={value}"
+                    for name, value in itertools.pairwise(values)
+                    if name.startswith("enable_")
+                ]
+                plans.append(f"-- the context sets {', '.join(switches)}")
+            elif "search_vector" in statement or "messages_search" in statement:
+                plans.append(plan_of(statement, parameters, conn))
+        conn.rollback()
+    return "\n".join(plans)
 
 
 # --------------------------------------------------------------------------------------------

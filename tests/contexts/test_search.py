@@ -396,3 +396,50 @@ def test_any_text_is_a_page_or_a_clear_refusal(alice, room, query):
         assert str(refused)
     else:
         assert len(page.hits) <= 1
+
+
+@pytest.mark.parametrize("limit", [0, -1])
+def test_a_page_holds_at_least_one_and_at_most_the_maximum(alice, room, limit):
+    for n in range(3):
+        _post(room, alice, f"match {n}")
+    # A page is never empty for want of a sensible limit, nor unbounded (SQLite: LIMIT -1).
+    page = search.search_messages(alice.id, "match", limit=limit)
+    assert [hit.message.content for hit in page.hits] == ["match 2"]
+    assert page.next_before_id == page.hits[0].message.id
+    assert search.MAX_PAGE_SIZE <= 200
+
+
+@pytest.mark.parametrize("walked_rows", [1, 3, 4, 1000])
+def test_matches_older_than_the_walked_rows_are_found_too(
+    alice, room, random_room, monkeypatch, walked_rows
+):
+    """PostgreSQL walks the newest rows, then reads the older matches from the GIN index:
+    with a tiny walk, every page crosses from one to the other."""
+    monkeypatch.setattr(search, "WALKED_ROWS", walked_rows)
+    matches = []
+    for n in range(12):
+        target = room if n % 4 else random_room
+        message = _post(target, alice, f"match {n}" if n % 3 == 0 else f"other {n}")
+        if n % 3 == 0:
+            matches.append((message.id, target.id))
+    newest_first = list(reversed(matches))
+    for room_id in (None, room.id, random_room.id):
+        expected = [i for i, r in newest_first if room_id in (None, r)]
+        walked, before = [], None
+        for _ in range(10):
+            page = search.search_messages(
+                alice.id, "match", room_id=room_id, before_id=before, limit=1
+            )
+            walked += [hit.message.id for hit in page.hits]
+            if page.next_before_id is None:
+                break
+            before = page.next_before_id
+        assert walked == expected, (room_id, walked_rows)
+        assert (
+            _found(alice, "match", room_id=room_id, limit=3)
+            == [
+                f"match {n}"
+                for n in (9, 6, 3, 0)
+                if room_id in (None, room.id if n % 4 else random_room.id)
+            ][:3]
+        )
