@@ -18,7 +18,7 @@ def test_a_message_and_its_edit_are_stored_stripped(make_user, make_room, fetch,
     user, room = make_user(), make_room()
     message = chat.create_message(room.id, user.id, f"he{bad}llo{bad}")
     assert message.content == "hello"
-    chat.update_message(message.id, user.id, f"{bad}edited")
+    chat.update_message(message.id, user.id, f"{bad}edited", room_id=room.id)
     assert fetch("SELECT content FROM messages") == [("edited",)]
 
 
