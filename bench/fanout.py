@@ -48,6 +48,7 @@ from typing import Any
 
 # First: makes the project root the working directory and puts it on sys.path.
 from common import (
+    UNTHROTTLED,
     CpuWindow,
     close_all,
     fmt,
@@ -510,14 +511,18 @@ def run_one_mode(mode: str, plan: Plan, workdir: Path, deadline: float) -> ModeR
             mode, "one process, SQLite, Reflex's default disk-backed state, in-process pub/sub"
         )
         database_url = f"sqlite:///{workdir / 'single.db'}"
-        extra_env: dict[str, str] = {}
+        extra_env: dict[str, str] = dict(UNTHROTTLED)
     else:
         result = ModeResult(
             mode, f"{REDIS_WORKERS} backend workers, PostgreSQL, Redis state and pub/sub"
         )
         redis.Redis.from_url(REDIS_URL).flushdb()
         database_url = fresh_postgres_database(POSTGRES_DB)
-        extra_env = {"REFLEX_REDIS_URL": REDIS_URL, "GRANIAN_WORKERS": str(REDIS_WORKERS)}
+        extra_env = {
+            **UNTHROTTLED,
+            "REFLEX_REDIS_URL": REDIS_URL,
+            "GRANIAN_WORKERS": str(REDIS_WORKERS),
+        }
     log_path = workdir / f"{mode}.log"
     server: AppServer | None = None
     try:

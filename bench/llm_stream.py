@@ -77,6 +77,7 @@ from typing import Any
 
 # First: makes the project root the working directory and puts it on sys.path.
 from common import (
+    UNTHROTTLED,
     CpuWindow,
     close_all,
     encode_frame,
@@ -836,6 +837,7 @@ def run(plan: Plan, workdir: Path) -> Result:
                 "OPENAI_BASE_URL": fake.base_url,
                 "OPENAI_API_KEY": "bench-key",
                 "ASSISTANT_REQUESTS_PER_MINUTE": "10000",
+                **UNTHROTTLED,
                 "ASSISTANT_MAX_RETRIES": "0",
             },
         )

@@ -18,7 +18,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, delete, func, select
 
-from stream_chat import repo
+from stream_chat import repo, throttle
 from stream_chat.models import User, UserToken, utcnow
 from stream_chat.text import clean_text, has_unsafe
 
@@ -40,6 +40,14 @@ class RegistrationError(Exception):
     def __init__(self, errors: dict[str, str]) -> None:
         super().__init__("; ".join(errors.values()))
         self.errors = errors
+
+
+class TooManyAttempts(Exception):
+    """Logins for this account or from this address are paused; the message says how long."""
+
+    def __init__(self, wait: float) -> None:
+        super().__init__(f"Too many attempts. {throttle.wait_note(wait)}")
+        self.wait = wait
 
 
 def normalize_email(email: str) -> str:
@@ -114,6 +122,21 @@ def authenticate(email: str, password: str) -> User | None:
         _hasher.verify(user.hashed_password if user else _DUMMY_HASH, password)
     except (VerificationError, InvalidHashError):
         return None
+    return user
+
+
+def log_in(email: str, password: str, client_address: str | None) -> User | None:
+    """`authenticate`, throttled per account and per client address (see `throttle`):
+    TooManyAttempts while either is locked, without checking the password at all."""
+    account = normalize_email(email)
+    if wait := throttle.login_wait(account, client_address):
+        raise TooManyAttempts(wait)
+    user = authenticate(email, password)
+    if user is None:
+        if wait := throttle.login_failed(account, client_address):
+            raise TooManyAttempts(wait)
+        return None
+    throttle.login_succeeded(account)
     return user
 
 

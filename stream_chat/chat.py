@@ -18,7 +18,7 @@ from sqlalchemy.orm import joinedload
 from sqlmodel import Session, col, func, select, update
 from sqlmodel.sql.expression import SelectOfScalar
 
-from stream_chat import pubsub, repo
+from stream_chat import pubsub, repo, throttle
 from stream_chat.models import AssistantRequest, Message, Room, User, utcnow
 from stream_chat.text import clean_text
 
@@ -61,6 +61,12 @@ class NotAuthorized(ChatError):
 
 class InvalidMessage(ChatError):
     pass
+
+
+class SendingTooFast(ChatError):
+    def __init__(self, wait: float) -> None:
+        super().__init__(f"You are sending messages too fast. {throttle.wait_note(wait)}")
+        self.wait = wait
 
 
 # Assistant reply statuses. A reply is "active" until it reaches a terminal status.
@@ -311,6 +317,15 @@ def get_message(message_id: int | str) -> Message | None:
 
 def create_message(room_id: int, sender_id: int, content: str) -> Message:
     return _insert_message(room_id, sender_id, content=clean_content(content))
+
+
+def post_message(room_id: int, sender_id: int, content: str) -> Message:
+    """A message a user sends: checked, then counted against the sender's rate limit (a
+    refused one costs nothing), then stored like `create_message`'s."""
+    text = clean_content(content)
+    if wait := throttle.message_wait(sender_id):
+        raise SendingTooFast(wait)
+    return _insert_message(room_id, sender_id, content=text)
 
 
 def editable_message(message_id: int, editor_id: int, *, room_id: int) -> Message:

@@ -11,7 +11,13 @@ class LoginFormState(SessionState):
 
     @rx.event
     def log_in(self, form: dict[str, str]) -> rx.event.EventSpec | None:
-        user = accounts.authenticate(form.get("email", ""), form.get("password", ""))
+        try:
+            user = accounts.log_in(
+                form.get("email", ""), form.get("password", ""), self.router.session.client_ip
+            )
+        except accounts.TooManyAttempts as error:
+            self.error = str(error)
+            return None
         if user is None:
             self.error = "That email and password do not match an account."
             return None

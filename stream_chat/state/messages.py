@@ -172,7 +172,7 @@ class MessagesState(StreamsState, RoomsState):
         if not content.strip():
             return None
         try:
-            chat.create_message(room_id, user_id, content)
+            chat.post_message(room_id, user_id, content)
         except chat.ChatError as error:
             self.compose_error = str(error)
             return None
