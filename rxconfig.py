@@ -1,6 +1,8 @@
 """Reflex configuration. Every setting has an embedded default: SQLite, no Redis, no LLM.
 
-REFLEX_REDIS_URL (read by Reflex itself) switches state and pub/sub to Redis.
+REFLEX_REDIS_URL (read by Reflex itself) switches state and pub/sub to Redis. Only the app's
+own origins may open the websocket or read responses with credentials (Reflex would allow
+any); ALLOWED_ORIGINS lists others, see `settings.allowed_origins`.
 """
 
 import reflex as rx
@@ -10,6 +12,7 @@ from stream_chat import settings
 config = rx.Config(
     app_name="stream_chat",
     db_url=settings.database_url(),
+    cors_allowed_origins=settings.allowed_origins(),
     telemetry_enabled=False,
     show_built_with_reflex=False,
     plugins=[rx.plugins.RadixThemesPlugin(theme=rx.theme(accent_color="indigo", radius="medium"))],
