@@ -14,9 +14,15 @@ broadcasts: a queued row, then "thinking", then the text growing, then the final
   re-render of the reply in each browser, so a fast model's text goes in a few lines at a
   time, and a slow model's within 0.1 s.
 * Stop cancels the HTTP stream itself, from any worker, before or after the first token.
-* Faults: the `openai` client retries 429 and 5xx before the stream starts (honouring
-  Retry-After); a stream that errors, stalls past the idle timeout or ends without a
-  `finish_reason` keeps its partial text, marked "error" or "interrupted", with a retry.
+* Each reply answers its own question: the prompt ends at the message that asked
+  (`question_id`), whenever the reply runs and however often it is retried.
+* Faults: the `openai` client retries connection failures, 408, 409, 429 and 5xx before the
+  stream starts (honouring Retry-After), not a server that stays silent; a stream that
+  errors, stalls past the idle timeout or ends without a `finish_reason` keeps its partial
+  text, marked "error" or "interrupted", with a retry. Model text is cleaned of NUL and lone
+  surrogates chunk by chunk.
+* A reply whose worker died (no heartbeat) is marked interrupted by a sweep that every
+  worker runs, that a room's page runs on opening, and that the next request runs.
 """
 
 import asyncio
@@ -29,11 +35,13 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+import httpx2
 import openai
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from stream_chat import accounts, chat
 from stream_chat.models import Message, utcnow
+from stream_chat.text import clean_text
 
 log = logging.getLogger(__name__)
 
@@ -46,10 +54,13 @@ HOW_TO_ENABLE = (
     "The assistant is off: set OPENAI_API_KEY, or OPENAI_BASE_URL for Ollama, vLLM or "
     "llama.cpp, and restart."
 )
-# A reply untouched for this long past its idle timeout (generating) or at all (queued)
-# belongs to a worker that died; the next request in the room takes over. Live workers
-# touch their replies three times as often.
+# A reply untouched for this long belongs to a worker that died: it is marked interrupted.
+# Live workers touch their replies three times as often, from the moment they wait for
+# their turn until the reply ends, the wait for the model's first byte included.
 ABANDONED_AFTER_IDLE = timedelta(seconds=15)
+# How often every backend worker looks for such replies, in every room.
+SWEEP_INTERVAL = timedelta(seconds=5)
+WORKER_WENT_AWAY = "The worker writing this reply went away."
 
 
 def _heartbeat_seconds() -> float:
@@ -115,6 +126,9 @@ class AssistantConfig:
             max_retries=self.max_retries,
             # The read timeout is the silence allowed between chunks: the idle watchdog.
             timeout=openai.Timeout(None, connect=10.0, read=self.idle_timeout, write=10.0),
+            http_client=openai.DefaultAsyncHttpxClient(
+                transport=_UnansweredIsFinal(httpx2.AsyncHTTPTransport())
+            ),
         )
 
     def cost(self, prompt_tokens: int | None, completion_tokens: int | None) -> float | None:
@@ -124,6 +138,31 @@ class AssistantConfig:
             (prompt_tokens or 0) * (self.price_per_million_prompt or 0)
             + (completion_tokens or 0) * (self.price_per_million_completion or 0)
         ) / 1_000_000
+
+
+class ModelDidNotAnswer(openai.APITimeoutError):
+    """The model server took the request and sent no response within the read timeout."""
+
+
+class _UnansweredIsFinal(httpx2.AsyncBaseTransport):
+    """The `openai` client retries every timeout, so a server that takes the request and
+    never answers would be waited for `max_retries + 1` times the idle timeout before the
+    reply says anything. Raised here as an `openai` error, that silence is not retried (the
+    client passes its own errors through). Connection failures, 408, 409, 429 and 5xx are
+    still retried; a stream that has started is never retried."""
+
+    def __init__(self, inner: httpx2.AsyncBaseTransport) -> None:
+        self._inner = inner
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        # Returns once the response headers are in; the body streams later.
+        try:
+            return await self._inner.handle_async_request(request)
+        except httpx2.ReadTimeout as error:
+            raise ModelDidNotAnswer(request=request) from error  # type: ignore[arg-type]
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
 
 
 _config: AssistantConfig | None = None
@@ -161,16 +200,23 @@ def mentions_assistant(text: str) -> bool:
     return MENTION.search(text) is not None
 
 
-def request_reply(room_id: int, requester_id: int) -> Message:
-    """A queued reply, shown to the room at once, or RateLimited."""
-    _check_rate_limit(requester_id)
-    return chat.create_reply(room_id, accounts.assistant_user_id(), requester_id)
+def request_reply(question: Message) -> Message:
+    """A queued reply to `question` (a message just posted), shown to the room at once, or
+    RateLimited. Its prompt ends at that question, however long it waits in the queue."""
+    _check_rate_limit(question.sender_id)
+    return chat.create_reply(
+        question.room_id,
+        accounts.assistant_user_id(),
+        question.sender_id,
+        question_id=question.id,
+    )
 
 
 def retry_reply(reply_id: int, user_id: int, room_id: int) -> Message:
     """Queues a failed, stopped or interrupted reply of `room_id` again (its text starts
-    over), for the person who asked for it. A finished reply is never rewritten: a new
-    answer is a new request. A retry is a request like any other: the rate limit counts it."""
+    over), for the person who asked for it. It answers the same question, with the same
+    context, whatever was posted since. A finished reply is never rewritten: a new answer
+    is a new request. A retry is a request like any other: the rate limit counts it."""
     reply = chat.requested_reply(reply_id, user_id, room_id, "retry")
     if reply.status in chat.ACTIVE_STATUSES:
         raise chat.ChatError("This reply is still being written.")
@@ -203,11 +249,12 @@ def _check_rate_limit(user_id: int) -> None:
         )
 
 
-def build_prompt(room_id: int, settings: AssistantConfig) -> list[dict[str, str]]:
-    """The system prompt and the room's recent messages, newest kept within the budget."""
+def build_prompt(room_id: int, up_to: int, settings: AssistantConfig) -> list[dict[str, str]]:
+    """The system prompt and the room's messages up to the message `up_to` (the question)
+    included, the newest kept within the budget."""
     budget = settings.prompt_token_budget - _estimate_tokens(settings.system_prompt)
     turns: list[dict[str, str]] = []
-    for said in reversed(chat.recent_messages(room_id, settings.history_messages)):
+    for said in reversed(chat.recent_messages(room_id, settings.history_messages, up_to)):
         if said.sender_is_assistant:
             turn = {"role": "assistant", "content": said.content}
         else:
@@ -236,7 +283,7 @@ async def generate(reply_id: int, settings: AssistantConfig | None = None) -> st
     attempt = _Attempt(reply_id, secrets.token_hex(6))
     async with chat.subscribe_reply(reply_id) as control:
         # Mostly the room is idle and this claim, one statement, is all the waiting there is.
-        while (room_id := chat.claim_reply(reply_id, attempt.generation_id)) is None:
+        while (claim := chat.claim_reply(reply_id, attempt.generation_id)) is None:
             reply = chat.get_message(reply_id)
             if reply is None:
                 return "missing"
@@ -245,14 +292,12 @@ async def generate(reply_id: int, settings: AssistantConfig | None = None) -> st
                 return "superseded"
             if reply.status != chat.QUEUED:
                 return reply.status or "missing"
-            if not await _wait_for_turn(reply, settings, control):
+            if not await _wait_for_turn(reply, control):
                 return chat.STOPPED
-        return await _run(attempt, room_id, settings, control)
+        return await _run(attempt, claim, settings, control)
 
 
-async def _wait_for_turn(
-    reply: Message, settings: AssistantConfig, control: "chat.pubsub.Subscription"
-) -> bool:
+async def _wait_for_turn(reply: Message, control: "chat.pubsub.Subscription") -> bool:
     """True once nothing in the room is ahead of this reply; False if it was stopped while
     queued. Ahead: a reply being written, or a queued one asked for earlier."""
     last_heartbeat = asyncio.get_running_loop().time()
@@ -265,13 +310,8 @@ async def _wait_for_turn(
             blocker = _ahead_of(reply, chat.active_replies(reply.room_id))
             if blocker is None:
                 return True
-            if _abandoned(blocker, settings):
-                chat.update_reply(
-                    blocker.id,  # type: ignore[arg-type]
-                    status=chat.INTERRUPTED,
-                    error="The worker writing this reply went away.",
-                    generation_id=None,
-                )
+            if utcnow() - blocker.updated_at > ABANDONED_AFTER_IDLE:
+                interrupt_abandoned_replies(reply.room_id)
                 continue
             stop = asyncio.ensure_future(control.next())
             change = asyncio.ensure_future(room.next())
@@ -296,11 +336,25 @@ def _ahead_of(reply: Message, active: list[Message]) -> Message | None:
     return (writing or earlier or [None])[0]
 
 
-def _abandoned(reply: Message, settings: AssistantConfig) -> bool:
-    silent_for = utcnow() - reply.updated_at
-    if reply.status == chat.QUEUED:
-        return silent_for > ABANDONED_AFTER_IDLE
-    return silent_for > timedelta(seconds=settings.idle_timeout) + ABANDONED_AFTER_IDLE
+def interrupt_abandoned_replies(room_id: int | None = None) -> list[int]:
+    """Marks interrupted the unfinished replies (of the room, or of every room) whose worker
+    died: they have had no heartbeat for `ABANDONED_AFTER_IDLE`. Their text is kept, Retry
+    is offered, and their rooms hear it. A reply being written by a live worker, in this
+    process or another, is left alone. The ids of the replies interrupted."""
+    return chat.interrupt_silent_replies(utcnow() - ABANDONED_AFTER_IDLE, WORKER_WENT_AWAY, room_id)
+
+
+async def sweep_abandoned_replies() -> None:
+    """Lifespan task of every backend worker: interrupts abandoned replies at start, then
+    every `SWEEP_INTERVAL`, so that none stays "writing" longer than about
+    `ABANDONED_AFTER_IDLE + SWEEP_INTERVAL` after its worker died, room open or not."""
+    while True:
+        try:
+            interrupt_abandoned_replies()
+        except Exception:
+            # The database may be away for a moment: the next sweep tries again.
+            log.exception("the sweep for abandoned assistant replies failed")
+        await asyncio.sleep(SWEEP_INTERVAL.total_seconds())
 
 
 @dataclass
@@ -348,11 +402,11 @@ class _Attempt:
 
 async def _run(
     attempt: "_Attempt",
-    room_id: int,
+    claim: chat.Claim,
     settings: AssistantConfig,
     control: "chat.pubsub.Subscription",
 ) -> str:
-    consume = asyncio.ensure_future(_consume(attempt, settings, room_id))
+    consume = asyncio.ensure_future(_consume(attempt, settings, claim))
     stop = asyncio.ensure_future(control.next())
     await asyncio.wait({consume, stop}, return_when=asyncio.FIRST_COMPLETED)
     status, error = chat.DONE, None
@@ -364,9 +418,14 @@ async def _run(
         status = chat.STOPPED
     else:
         stop.cancel()
-        status, error = _outcome(consume, attempt)
-    # The text is stored and sent by the flushes; the final row carries only the status.
-    attempt.flush()
+        status, error = _outcome(consume, attempt, settings)
+    # The text is stored and sent by the flushes; the final row carries only the status,
+    # and it must be written whatever became of the last text.
+    try:
+        attempt.flush()
+    except Exception:
+        log.exception("assistant reply %s: the last text could not be stored", attempt.reply_id)
+        status, error = chat.FAILED, SOMETHING_WENT_WRONG
     finished = chat.finish_reply(
         attempt.reply_id,
         attempt.generation_id,
@@ -379,16 +438,20 @@ async def _run(
     return status if finished else "superseded"
 
 
-def _outcome(consume: "asyncio.Future[None]", attempt: _Attempt) -> tuple[str, str | None]:
+def _outcome(
+    consume: "asyncio.Future[None]", attempt: _Attempt, settings: AssistantConfig
+) -> tuple[str, str | None]:
     error = consume.exception()
     if error is None:
-        if attempt.finish_reason is None:
-            return chat.INTERRUPTED, "The connection to the model ended before the reply did."
-        if attempt.finish_reason == "length":
-            return chat.DONE, "The reply reached the model's length limit."
-        return chat.DONE, None
+        return _finished(attempt)
+    if isinstance(error, ModelDidNotAnswer):
+        return chat.FAILED, f"The model server did not answer within {settings.idle_timeout:g} s."
     if isinstance(error, openai.APITimeoutError):
-        return chat.INTERRUPTED, "The model stopped sending (idle timeout)."
+        if not attempt.started:
+            return chat.FAILED, "The model server could not be reached (connection timeout)."
+        return chat.INTERRUPTED, (
+            f"The model stopped sending for {settings.idle_timeout:g} s (idle timeout)."
+        )
     if isinstance(error, openai.APIStatusError):
         return chat.FAILED, f"The model server refused: {error.status_code} {_message(error)}"
     if isinstance(error, openai.APIConnectionError):
@@ -399,32 +462,75 @@ def _outcome(consume: "asyncio.Future[None]", attempt: _Attempt) -> tuple[str, s
     if isinstance(error, openai.APIError):
         return chat.FAILED, f"The model reported an error: {_message(error)}"
     log.exception("assistant reply %s failed", attempt.reply_id, exc_info=error)
-    return chat.FAILED, "Something went wrong while writing this reply."
+    return chat.FAILED, SOMETHING_WENT_WRONG
+
+
+SOMETHING_WENT_WRONG = "Something went wrong while writing this reply."
+# A completion that ended with no text: why, by its finish_reason.
+_NO_TEXT = {
+    "content_filter": "The model's content filter withheld this reply.",
+    "tool_calls": "The model asked to call a tool, which this chat does not offer.",
+}
+
+
+def _finished(attempt: _Attempt) -> tuple[str, str | None]:
+    """The outcome of a stream that ended without an exception."""
+    reason = attempt.finish_reason
+    if reason is None:
+        return chat.INTERRUPTED, "The connection to the model ended before the reply did."
+    if not attempt.sent and not attempt.unsent_chars:
+        # A blank bubble marked done would read as a reply; this one offers a retry.
+        return chat.FAILED, _NO_TEXT.get(reason, "The model ended its reply without any text.")
+    if reason == "length":
+        return chat.DONE, "The reply reached the model's length limit."
+    if reason == "content_filter":
+        return chat.DONE, "The model's content filter cut this reply short."
+    return chat.DONE, None
 
 
 def _message(error: openai.APIError) -> str:
     body = error.body if isinstance(error.body, dict) else {}
     detail = body.get("error", body) if isinstance(body, dict) else {}
     text = detail.get("message") if isinstance(detail, dict) else None
-    return str(text or error.message)[:300]
+    # The server's words are shown to the room: untrusted text like the model's.
+    return clean_text(str(text or error.message))[:300]
 
 
-async def _consume(attempt: _Attempt, settings: AssistantConfig, room_id: int) -> None:
-    stream = await open_stream(settings, build_prompt(room_id, settings))
-    attempt.started = True
-    async with stream, _flushing(attempt, settings) as note_text:
-        async for chunk in stream:
-            if attempt.superseded:
-                break
-            if chunk.usage is not None:
-                attempt.prompt_tokens = chunk.usage.prompt_tokens
-                attempt.completion_tokens = chunk.usage.completion_tokens
-            # The usage chunk has no choices (and some servers send null).
-            for choice in chunk.choices or ():
-                if choice.delta and choice.delta.content:
-                    note_text(choice.delta.content)
-                if choice.finish_reason:
-                    attempt.finish_reason = choice.finish_reason
+async def _consume(attempt: _Attempt, settings: AssistantConfig, claim: chat.Claim) -> None:
+    # The heartbeat starts before the request: the server may take a while to answer.
+    async with _flushing(attempt, settings) as note_text:
+        prompt = build_prompt(claim.room_id, claim.context_end, settings)
+        stream = await open_stream(settings, prompt)
+        attempt.started = True
+        async with stream:
+            async for chunk in stream:
+                if attempt.superseded:
+                    break
+                _read_chunk(chunk, attempt, note_text)
+
+
+def _read_chunk(
+    chunk: ChatCompletionChunk, attempt: _Attempt, note_text: Callable[[str], None]
+) -> None:
+    """Takes what the chunk says. The client does not check the server's types, and the
+    model's text is untrusted: only text that can be stored and sent is kept."""
+    if chunk.usage is not None:
+        attempt.prompt_tokens = _count(chunk.usage.prompt_tokens)
+        attempt.completion_tokens = _count(chunk.usage.completion_tokens)
+    # The usage chunk has no choices (and some servers send null).
+    for choice in chunk.choices or ():
+        content = choice.delta.content if choice.delta else None
+        if isinstance(content, str) and (text := clean_text(content)):
+            note_text(text)
+        if isinstance(choice.finish_reason, str) and choice.finish_reason:
+            attempt.finish_reason = choice.finish_reason
+
+
+def _count(value: object) -> int | None:
+    """A token count fit for an integer column, or None."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**31:
+        return value
+    return None
 
 
 async def open_stream(
@@ -457,11 +563,21 @@ async def _flushing(
     """Yields `note_text(text)`, which gathers the reply's text; the text leaves as the
     module's docstring says, and a timer sends what would otherwise wait too long."""
     coalescer = _Coalescer(attempt, settings)
+    consumer = asyncio.current_task()
     timer = asyncio.ensure_future(coalescer.run_timer())
+
+    def end_stream_if_failed(done: "asyncio.Future[None]") -> None:
+        # A flush or a heartbeat the database refused ends the stream at once: the reply is
+        # then finished as failed, not left "streaming" with no heartbeat.
+        if not done.cancelled() and done.exception() is not None and consumer is not None:
+            consumer.cancel()
+
+    timer.add_done_callback(end_stream_if_failed)
     try:
         yield coalescer.note_text
     finally:
         timer.cancel()
+        # A timer that failed raises its error here, in place of the cancellation it caused.
         with contextlib.suppress(asyncio.CancelledError):
             await timer
 

@@ -11,7 +11,7 @@ for assistant replies an `AppendedEvent` (new text) or a `PatchedEvent` (new sta
 import contextlib
 from collections.abc import AsyncIterator
 from datetime import datetime
-from typing import Literal, NamedTuple, NotRequired, TypedDict
+from typing import Any, Literal, NamedTuple, NotRequired, TypedDict
 
 from sqlalchemy import ColumnElement, Table, insert, union_all
 from sqlalchemy.orm import joinedload
@@ -401,9 +401,12 @@ def subscriber_count(room_id: int) -> int:
 # Assistant replies (the Assistant context drives them; these are their storage and signals)
 
 
-def create_reply(room_id: int, assistant_id: int, requested_by_id: int) -> Message:
-    """A queued, empty reply from the assistant, shown at once to every member; the request
-    is logged for the rate limit in the same transaction."""
+def create_reply(
+    room_id: int, assistant_id: int, requested_by_id: int, question_id: int | None = None
+) -> Message:
+    """A queued, empty reply from the assistant to the message `question_id`, shown at once
+    to every member (None: see `claim_reply`); the request is logged for the rate limit in
+    the same transaction."""
     return _insert_message(
         room_id,
         assistant_id,
@@ -411,6 +414,7 @@ def create_reply(room_id: int, assistant_id: int, requested_by_id: int) -> Messa
         content="",
         status=QUEUED,
         requested_by_id=requested_by_id,
+        question_id=question_id,
     )
 
 
@@ -512,10 +516,21 @@ def _next_in_its_room() -> ColumnElement[bool]:
 _NEXT_IN_ITS_ROOM = _next_in_its_room()
 
 
-def claim_reply(reply_id: int, generation_id: str) -> int | None:
+class Claim(NamedTuple):
+    """A reply's attempt has started: where it is, and the last message its prompt reads."""
+
+    room_id: int
+    context_end: int
+
+
+def claim_reply(reply_id: int, generation_id: str) -> Claim | None:
     """Starts an attempt at a queued reply whose turn it is: no reply in its room is being
     written, and none queued before it. One statement, so only one claim wins, whichever
-    worker makes it. The reply's room id, or None when it is not queued or not next.
+    worker makes it; it also reads what the prompt needs to know. None when the reply is not
+    queued or not next.
+
+    The prompt ends at the reply's question. A reply without one (only a reply from before
+    questions were recorded, with no message before it) reads up to itself.
 
     A queued reply has no text (a retry cleared it) and no usage yet, so the new status
     fields are all the room needs to hear."""
@@ -526,10 +541,18 @@ def claim_reply(reply_id: int, generation_id: str) -> int | None:
         "prompt_tokens": None,
         "completion_tokens": None,
     }
-    room_id = _update_reply_if(reply_id, _NEXT_IN_ITS_ROOM, **fields, content="")
-    if room_id is not None:
-        _publish_reply_fields(room_id, reply_id, fields)
-    return room_id
+    claimed = _guarded_update(
+        reply_id,
+        _NEXT_IN_ITS_ROOM,
+        {**fields, "content": ""},
+        _MESSAGES.c.room_id,
+        _MESSAGES.c.question_id,
+    )
+    if claimed is None:
+        return None
+    room_id, question_id = claimed
+    _publish_reply_fields(room_id, reply_id, fields)
+    return Claim(room_id, reply_id - 1 if question_id is None else question_id)
 
 
 def finish_reply(reply_id: int, owner: str, **fields: object) -> bool:
@@ -601,6 +624,32 @@ def _publish_appended(
     pubsub.broker().publish(room_topic(room_id), dict(event))
 
 
+def interrupt_silent_replies(
+    silent_since: datetime, error: str, room_id: int | None = None
+) -> list[int]:
+    """Marks "interrupted" with `error` every unfinished reply, of the room or of every
+    room, untouched since `silent_since`, and tells each its room. Usually a read finds
+    none and nothing is written. The update checks again, so a reply touched meanwhile is
+    left alone and workers sweeping at once interrupt each reply once. The ids interrupted."""
+    silent = _MESSAGES.c.status.in_(ACTIVE_STATUSES) & (_MESSAGES.c.updated_at < silent_since)
+    if room_id is not None:
+        silent &= _MESSAGES.c.room_id == room_id
+    fields: dict[str, object] = {"status": INTERRUPTED, "error": error, "generation_id": None}
+    with repo.session() as db:
+        if db.execute(select(_MESSAGES.c.id).where(silent).limit(1)).first() is None:
+            return []
+        interrupted = db.execute(
+            update(_MESSAGES)
+            .where(silent)
+            .values(**fields, updated_at=utcnow())
+            .returning(_MESSAGES.c.id, _MESSAGES.c.room_id)
+        ).all()
+        db.commit()
+    for reply_id, reply_room_id in sorted(interrupted):
+        _publish_reply_fields(reply_room_id, reply_id, fields)
+    return [reply_id for reply_id, _ in sorted(interrupted)]
+
+
 def active_replies(room_id: int) -> list[Message]:
     """The room's unfinished replies (queued, thinking, streaming), oldest first."""
     # Sorted here, not by the query: ORDER BY id made SQLite walk the whole room by
@@ -640,8 +689,9 @@ class Said(NamedTuple):
     content: str
 
 
-def recent_messages(room_id: int, limit: int) -> list[Said]:
-    """The room's newest finished messages, oldest first (what the assistant reads).
+def recent_messages(room_id: int, limit: int, up_to: int) -> list[Said]:
+    """The room's newest finished messages up to the message `up_to` included, oldest first
+    (what the assistant reads to answer that message).
 
     Three columns, not whole rows: this read is on the way to every reply's first token, and
     building 40 ORM objects with their senders cost more than the query."""
@@ -650,6 +700,7 @@ def recent_messages(room_id: int, limit: int) -> list[Said]:
         .join(User, col(Message.sender_id) == col(User.id))
         .where(
             Message.room_id == room_id,
+            col(Message.id) <= up_to,
             col(Message.status).is_(None) | (col(Message.status) == DONE),
         )
         .order_by(col(Message.id).desc())
@@ -728,16 +779,27 @@ def _publish_reply_fields(room_id: int, reply_id: int, fields: dict[str, object]
 def _update_reply_if(reply_id: int, condition: ColumnElement[bool], **values: object) -> int | None:
     """Sets the reply's columns in one statement when `condition` holds; the reply's room id,
     or None when it did not hold (another attempt owns the reply, or it is gone)."""
+    updated = _guarded_update(reply_id, condition, values, _MESSAGES.c.room_id)
+    return None if updated is None else updated[0]
+
+
+def _guarded_update(
+    reply_id: int,
+    condition: ColumnElement[bool],
+    values: dict[str, object],
+    *returning: ColumnElement[object],
+) -> tuple[Any, ...] | None:
+    """`_update_reply_if`, returning the columns `returning` of the updated row."""
     statement = (
         update(_MESSAGES)
         .where(_MESSAGES.c.id == reply_id, condition)
         .values(**values, updated_at=utcnow())
-        .returning(_MESSAGES.c.room_id)
+        .returning(*returning)
     )
     with repo.session() as db:
-        room_id: int | None = db.execute(statement).scalar_one_or_none()
+        row = db.execute(statement).one_or_none()
         db.commit()
-    return room_id
+    return None if row is None else tuple(row)
 
 
 def _load_message(db: Session, message_id: int) -> Message | None:

@@ -68,6 +68,8 @@ class Message(SQLModel, table=True):
         # A room's unfinished replies (the assistant's queue), found without reading the
         # whole room: most rows have no status.
         sa.Index("ix_messages_room_id_status", "room_id", "status"),
+        # Every room's unfinished replies, for the sweep that finds those of dead workers.
+        sa.Index("ix_messages_status", "status"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -85,6 +87,10 @@ class Message(SQLModel, table=True):
     prompt_tokens: int | None = Field(default=None)
     completion_tokens: int | None = Field(default=None)
     requested_by_id: int | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
+    # The message the reply answers: its prompt ends there, however long it waited in the
+    # queue and however often it is retried. Not a foreign key on purpose: when the question
+    # is deleted, the reply still reads the room up to where it was.
+    question_id: int | None = Field(default=None)
 
     room: Room | None = Relationship(back_populates="messages")
     sender: User | None = Relationship(

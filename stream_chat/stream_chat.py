@@ -2,7 +2,7 @@
 
 import reflex as rx
 
-from stream_chat import collector, settings
+from stream_chat import assistant, collector, settings
 from stream_chat.pages.auth import login_page, register_page
 from stream_chat.pages.rooms import room_page, rooms_index_page
 from stream_chat.state.checked import answer_unexpected_error
@@ -12,6 +12,7 @@ from stream_chat.state.session import SessionState
 
 app = rx.App(backend_exception_handler=answer_unexpected_error)
 app.register_lifespan_task(collector.settle_heap)
+app.register_lifespan_task(assistant.sweep_abandoned_replies)
 
 app.add_page(lambda: rx.fragment(), route="/", on_load=rx.redirect("/rooms", replace=True))
 app.add_page(

@@ -65,6 +65,8 @@ class MessagesState(StreamsState, RoomsState):
         if self.room_missing:
             self.stream(MESSAGES, [], reset=True)
             return None
+        # Before the history is read: a reply whose worker died shows as interrupted.
+        assistant.interrupt_abandoned_replies(self.current_room_id)
         # Returned rather than listed in on_load: a background event listed there starts
         # before the handlers ahead of it have run, and would not know the room yet.
         return MessagesState.follow_room
@@ -172,7 +174,7 @@ class MessagesState(StreamsState, RoomsState):
         if not content.strip():
             return None
         try:
-            chat.post_message(room_id, user_id, content)
+            question = chat.post_message(room_id, user_id, content)
         except chat.ChatError as error:
             self.compose_error = str(error)
             return None
@@ -185,7 +187,7 @@ class MessagesState(StreamsState, RoomsState):
         if not assistant.config().available:
             return [clear, rx.toast.info(assistant.HOW_TO_ENABLE)]
         try:
-            reply = assistant.request_reply(room_id, user_id)
+            reply = assistant.request_reply(question)
         except chat.ChatError as error:
             return [clear, rx.toast.error(str(error))]
         return [clear, MessagesState.run_assistant(reply.id)]

@@ -7,10 +7,11 @@ import itertools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from stream_chat import accounts, assistant, chat, pubsub, repo
-from stream_chat.models import Message, Room, User
+from stream_chat.models import Message, Room, User, utcnow
 
 WAIT = 5.0  # the bound on every wait for an event, a status or a task
 
@@ -28,6 +29,11 @@ class Seed:
     bot: User
     messages: list[Message]
 
+    @property
+    def question(self) -> Message:
+        """Alice's `@assistant` message, the room's last one."""
+        return self.messages[-1]
+
 
 def make_user(name: str) -> User:
     n = next(_numbers)
@@ -39,9 +45,21 @@ def make_user(name: str) -> User:
     return user
 
 
+def ask(room_id: int, user_id: int, text: str = "@assistant what do you think?") -> Message:
+    """Posts `text` and asks for a reply to it, as the composer does; returns the reply."""
+    return assistant.request_reply(chat.create_message(room_id, user_id, text))
+
+
 def reply_with_status(room_id: int, requester_id: int, status: str, content: str) -> Message:
-    """An assistant reply left in `status` with `content` (an earlier or concurrent one)."""
-    reply = chat.create_reply(room_id, accounts.assistant_user().id, requester_id)  # type: ignore[arg-type]
+    """An assistant reply left in `status` with `content` (an earlier or concurrent one),
+    to the room's last message."""
+    [question] = chat.last_messages(room_id, 1) or [None]
+    reply = chat.create_reply(
+        room_id,
+        accounts.assistant_user().id,  # type: ignore[arg-type]
+        requester_id,
+        question_id=question.id if question else None,
+    )
     updated = chat.update_reply(reply.id, status=status, content=content)
     assert updated is not None
     return updated
@@ -60,6 +78,16 @@ def seed_rooms() -> Seed:
     ]
     chat.create_message(other_room.id, bob.id, "Over in the other room")  # type: ignore[arg-type]
     return Seed(room, other_room, alice, bob, accounts.assistant_user(), messages)
+
+
+def age_reply(reply_id: int, seconds: float) -> None:
+    """Makes the reply look untouched for `seconds` (its worker died that long ago)."""
+    with repo.session() as db:
+        stored = db.get(Message, reply_id)
+        assert stored is not None
+        stored.updated_at = utcnow() - timedelta(seconds=seconds)
+        db.add(stored)
+        db.commit()
 
 
 def row(reply_id: int) -> Message:

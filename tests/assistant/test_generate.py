@@ -13,6 +13,7 @@ import pytest
 
 from stream_chat import assistant, chat
 from tests.assistant.support import (
+    ask,
     generate,
     row,
     wait_stop_listener,
@@ -44,7 +45,7 @@ async def test_normal_stream_events_row_and_request(seed, configure, fake, recor
     fake.script(Stream(tokens, delay=0.02, usage=USAGE))
     rec = await record(seed.room.id)
 
-    reply = assistant.request_reply(seed.room.id, seed.alice.id)
+    reply = assistant.request_reply(seed.question)
     status = await generate(reply.id)
 
     assert status == chat.DONE
@@ -97,7 +98,7 @@ async def test_the_request_is_what_the_typed_create_sends(seed, configure, fake)
     """`open_stream` skips `chat.completions.create`'s parameter transform; the model server
     must not be able to tell: same body, same auth, same client headers."""
     settings = configure(model="gpt-fake")
-    messages = assistant.build_prompt(seed.room.id, settings)
+    messages = assistant.build_prompt(seed.room.id, seed.question.id, settings)
     fake.script(Stream(["a"]), Stream(["a"]))
 
     async with await assistant.open_stream(settings, messages) as stream:
@@ -134,7 +135,7 @@ async def test_the_request_is_what_the_typed_create_sends(seed, configure, fake)
 async def test_usage_is_optional(seed, configure, fake, record, response, tokens):
     fake.script(response)
     rec = await record(seed.room.id)
-    reply = assistant.request_reply(seed.room.id, seed.alice.id)
+    reply = assistant.request_reply(seed.question)
 
     assert await generate(reply.id) == chat.DONE
 
@@ -152,7 +153,7 @@ async def test_usage_is_optional(seed, configure, fake, record, response, tokens
 async def test_429_is_retried_after_retry_after(seed, configure, fake):
     configure(max_retries=2)
     fake.script(HttpError(429, "slow down", retry_after=0.3), Stream(["Second ", "time"]))
-    reply = assistant.request_reply(seed.room.id, seed.alice.id)
+    reply = assistant.request_reply(seed.question)
 
     assert await generate(reply.id) == chat.DONE
 
@@ -168,7 +169,7 @@ async def test_500_after_retries_fails_with_the_status(seed, configure, fake, re
     # retry-after-ms keeps the client's backoff short; the retries are the point, not the wait.
     fake.script(*[HttpError(500, "the model is on fire", retry_after_ms=20)] * 3)
     rec = await record(seed.room.id)
-    reply = assistant.request_reply(seed.room.id, seed.alice.id)
+    reply = assistant.request_reply(seed.question)
 
     assert await generate(reply.id) == chat.FAILED
 
@@ -191,7 +192,7 @@ async def test_mid_stream_error_keeps_the_partial_text(seed, configure, fake, re
     configure(max_retries=2)
     fake.script(MidStreamError(["Half ", "way"], message="overloaded mid-reply", delay=0.02))
     rec = await record(seed.room.id)
-    reply = assistant.request_reply(seed.room.id, seed.alice.id)
+    reply = assistant.request_reply(seed.question)
 
     assert await generate(reply.id) == chat.FAILED
 
@@ -206,7 +207,7 @@ async def test_mid_stream_error_keeps_the_partial_text(seed, configure, fake, re
 async def test_stall_past_the_idle_timeout_interrupts(seed, configure, fake):
     configure(idle_timeout=0.5, max_retries=2)
     fake.script(Stall(["Still ", "thinking"], stall_for=10))
-    reply = assistant.request_reply(seed.room.id, seed.alice.id)
+    reply = assistant.request_reply(seed.question)
 
     started = time.monotonic()
     assert await generate(reply.id) == chat.INTERRUPTED
@@ -233,7 +234,7 @@ async def test_dropped_connection_interrupts(seed, configure, fake, record, resp
     configure(max_retries=2)
     fake.script(response)
     rec = await record(seed.room.id)
-    reply = assistant.request_reply(seed.room.id, seed.alice.id)
+    reply = assistant.request_reply(seed.question)
 
     assert await generate(reply.id) == chat.INTERRUPTED
 
@@ -252,7 +253,7 @@ async def test_dropped_connection_interrupts(seed, configure, fake, record, resp
 async def test_stop_mid_stream(seed, configure, fake, record, spawn):
     fake.script(Stream([f"word{i} " for i in range(100)], delay=0.02))
     rec = await record(seed.room.id)
-    reply = assistant.request_reply(seed.room.id, seed.alice.id)
+    reply = assistant.request_reply(seed.question)
     task = spawn(generate(reply.id))
 
     await rec.wait_text(reply.id, length=len("word0 word1 "))
@@ -276,7 +277,7 @@ async def test_stop_mid_stream(seed, configure, fake, record, spawn):
 async def test_stop_before_the_first_token(seed, configure, fake, record, spawn):
     fake.script(Stream(["Too ", "late"], first_delay=3))
     rec = await record(seed.room.id)
-    reply = assistant.request_reply(seed.room.id, seed.alice.id)
+    reply = assistant.request_reply(seed.question)
     task = spawn(generate(reply.id))
 
     await rec.wait_status(reply.id, chat.THINKING)
@@ -300,7 +301,7 @@ async def test_stop_before_the_first_token(seed, configure, fake, record, spawn)
 async def test_replaced_attempt_stops_writing(seed, configure, fake, record, spawn):
     fake.script(Stream([f"old{i} " for i in range(60)], delay=0.02))
     rec = await record(seed.room.id)
-    reply = assistant.request_reply(seed.room.id, seed.alice.id)
+    reply = assistant.request_reply(seed.question)
     task = spawn(generate(reply.id))
 
     thinking = await rec.wait_status(reply.id, chat.THINKING)
@@ -340,7 +341,7 @@ async def test_replaced_attempt_never_overwrites_after_its_last_flush(
     # flushed everything when it is replaced, so no append can tell it that it was replaced.
     fake.script(Stream(["Hello", " world", ""], delay=0.4))
     rec = await record(seed.room.id)
-    reply = assistant.request_reply(seed.room.id, seed.alice.id)
+    reply = assistant.request_reply(seed.question)
     task = spawn(generate(reply.id))
 
     await rec.wait_text(reply.id, length=len("Hello world"))
@@ -368,7 +369,7 @@ async def test_text_is_coalesced_and_the_first_text_sent_at_once(
     first_delay = 0.2
     fake.script(Stream(tokens, tokens_per_second=1000, first_delay=first_delay))
     rec = await record(seed.room.id)
-    reply = assistant.request_reply(seed.room.id, seed.alice.id)
+    reply = assistant.request_reply(seed.question)
 
     assert await generate(reply.id) == chat.DONE
 
@@ -404,7 +405,7 @@ async def test_the_first_text_is_not_held_for_the_flush_interval(
     first_delay = 0.0
     fake.script(Stream(["First", " then", " more"], delay=0.3, first_delay=first_delay))
     rec = await record(seed.room.id)
-    reply = assistant.request_reply(seed.room.id, seed.alice.id)
+    reply = assistant.request_reply(seed.question)
 
     assert await generate(reply.id) == chat.DONE
 
@@ -430,9 +431,9 @@ def _request_for(requests, text):
 async def test_one_generation_per_room(seed, configure, fake, record, spawn):
     fake.set_default(Stream([f"w{i} " for i in range(8)], delay=0.06))
     rec = await record(seed.room.id)
-    first = assistant.request_reply(seed.room.id, seed.alice.id)
-    second = assistant.request_reply(seed.room.id, seed.bob.id)
-    elsewhere = assistant.request_reply(seed.other_room.id, seed.bob.id)
+    first = assistant.request_reply(seed.question)
+    second = ask(seed.room.id, seed.bob.id)
+    elsewhere = ask(seed.other_room.id, seed.bob.id)
     tasks = [spawn(generate(reply.id)) for reply in (second, first, elsewhere)]
 
     await rec.wait_text(first.id, length=len("w0 w1 "))
@@ -458,7 +459,11 @@ async def test_one_generation_per_room(seed, configure, fake, record, spawn):
         r for r in requests if r.messages[1]["content"] == "Alice: Hi all"
     ]
     other_request = _request_for(requests, "Over in the other room")
-    assert second_request.messages[-1] == {"role": "assistant", "content": row(first.id).content}
+    assert second_request.messages[-2] == {"role": "assistant", "content": row(first.id).content}
+    assert second_request.messages[-1] == {
+        "role": "user",
+        "content": "Bob: @assistant what do you think?",
+    }
     assert second_request.arrived_monotonic >= first_request.end.monotonic
     assert other_request.arrived_monotonic < first_request.end.monotonic
 
@@ -466,8 +471,8 @@ async def test_one_generation_per_room(seed, configure, fake, record, spawn):
 async def test_stopping_a_queued_reply_sends_nothing(seed, configure, fake, record, spawn):
     fake.set_default(Stream([f"w{i} " for i in range(10)], delay=0.05))
     rec = await record(seed.room.id)
-    first = assistant.request_reply(seed.room.id, seed.alice.id)
-    queued = assistant.request_reply(seed.room.id, seed.bob.id)
+    first = assistant.request_reply(seed.question)
+    queued = ask(seed.room.id, seed.bob.id)
     first_task = spawn(generate(first.id))
     queued_task = spawn(generate(queued.id))
 
@@ -486,12 +491,12 @@ async def test_stopping_a_queued_reply_sends_nothing(seed, configure, fake, reco
     ]
     assert not rec.appended(queued.id)
     # A later request in the room is not held up by the stopped one.
-    later = assistant.request_reply(seed.room.id, seed.alice.id)
+    later = assistant.request_reply(seed.question)
     assert await generate(later.id) == chat.DONE
 
 
 async def test_generate_ignores_a_reply_that_is_not_queued(seed, configure, fake):
-    reply = assistant.request_reply(seed.room.id, seed.alice.id)
+    reply = assistant.request_reply(seed.question)
     chat.update_reply(reply.id, status=chat.STOPPED)
     assert await generate(reply.id) == chat.STOPPED
     assert await generate(reply.id + 1000) == "missing"
@@ -503,8 +508,8 @@ async def test_two_runs_of_one_reply_make_one_request(seed, configure, fake, rec
     # behind an earlier reply, both see it finish, and only one claim of theirs wins.
     fake.set_default(Stream([f"w{i} " for i in range(5)], delay=0.02))
     rec = await record(seed.room.id)
-    earlier = assistant.request_reply(seed.room.id, seed.bob.id)
-    reply = assistant.request_reply(seed.room.id, seed.alice.id)
+    earlier = ask(seed.room.id, seed.bob.id)
+    reply = assistant.request_reply(seed.question)
     runs = [spawn(generate(earlier.id)), spawn(generate(reply.id)), spawn(generate(reply.id))]
 
     results = await asyncio.wait_for(asyncio.gather(*runs), 10)
@@ -527,7 +532,7 @@ async def test_fast_text_leaves_in_chunks_no_closer_than_the_interval(
     tokens = ["abcd "] * 1000
     fake.script(Stream(tokens, tokens_per_second=2000))
     rec = await record(seed.room.id)
-    reply = assistant.request_reply(seed.room.id, seed.alice.id)
+    reply = assistant.request_reply(seed.question)
 
     assert await generate(reply.id) == chat.DONE
 
@@ -548,7 +553,7 @@ async def test_slow_text_waits_no_longer_than_the_max_delay(
     tokens = [f"w{i} " for i in range(24)]
     fake.script(Stream(tokens, delay=0.03))
     rec = await record(seed.room.id)
-    reply = assistant.request_reply(seed.room.id, seed.alice.id)
+    reply = assistant.request_reply(seed.question)
 
     assert await generate(reply.id) == chat.DONE
 

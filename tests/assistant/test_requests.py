@@ -9,11 +9,15 @@ from sqlmodel import select
 
 from stream_chat import assistant, chat, repo
 from stream_chat.assistant import AssistantConfig, RateLimited
-from stream_chat.models import AssistantRequest, Message, utcnow
-from tests.assistant.support import generate, make_user, reply_with_status, row
+from stream_chat.models import AssistantRequest, utcnow
+from tests.assistant.support import age_reply, ask, generate, make_user, reply_with_status, row
 from tests.support.fake_openai import MidStreamError, Stream
 
 pytestmark = pytest.mark.timeout(30)
+
+
+# A prompt bound past every message: the tests of what a prompt keeps.
+LAST = 2**31 - 1
 
 
 def contents(prompt):
@@ -26,10 +30,10 @@ def contents(prompt):
 def test_rate_limit_per_user(seed, configure):
     configure(requests_per_minute=2)
     # The seed's earlier reply was asked by Bob: Alice has asked for none yet.
-    first = assistant.request_reply(seed.room.id, seed.alice.id)
-    second = assistant.request_reply(seed.other_room.id, seed.alice.id)
+    first = assistant.request_reply(seed.question)
+    second = ask(seed.other_room.id, seed.alice.id)
     with pytest.raises(RateLimited) as refused:
-        assistant.request_reply(seed.room.id, seed.alice.id)
+        assistant.request_reply(seed.question)
 
     assert isinstance(refused.value, chat.ChatError)  # the page shows it as a toast
     assert str(refused.value) == (
@@ -39,29 +43,29 @@ def test_rate_limit_per_user(seed, configure):
     assert [r.id for r in chat.active_replies(seed.other_room.id)] == [second.id]
 
     carol = make_user("Carol")
-    assert assistant.request_reply(seed.room.id, carol.id).status == chat.QUEUED
+    assert ask(seed.room.id, carol.id).status == chat.QUEUED
     # Bob has one request in the window (the seed's earlier reply): one more is allowed.
-    assert assistant.request_reply(seed.room.id, seed.bob.id).status == chat.QUEUED
+    assert ask(seed.room.id, seed.bob.id).status == chat.QUEUED
     with pytest.raises(RateLimited):
-        assistant.request_reply(seed.room.id, seed.bob.id)
+        ask(seed.room.id, seed.bob.id)
 
 
 def test_rate_limit_window_is_one_minute(seed, configure):
     configure(requests_per_minute=1)
-    earlier = assistant.request_reply(seed.room.id, seed.alice.id)
+    earlier = assistant.request_reply(seed.question)
     with pytest.raises(RateLimited):
-        assistant.request_reply(seed.room.id, seed.alice.id)
+        assistant.request_reply(seed.question)
     with repo.session() as db:
         [request] = db.exec(select(AssistantRequest).where(AssistantRequest.reply_id == earlier.id))
         request.requested_at = utcnow() - timedelta(seconds=61)
         db.add(request)
         db.commit()
-    assert assistant.request_reply(seed.room.id, seed.alice.id).status == chat.QUEUED
+    assert assistant.request_reply(seed.question).status == chat.QUEUED
 
 
 def test_retries_count_towards_the_rate_limit(seed, configure):
     configure(requests_per_minute=2)
-    reply = assistant.request_reply(seed.room.id, seed.alice.id)
+    reply = assistant.request_reply(seed.question)
     chat.update_reply(reply.id, status=chat.FAILED, error="The model server refused: 500")
     assert assistant.retry_reply(reply.id, seed.alice.id, seed.room.id).status == chat.QUEUED
     chat.update_reply(reply.id, status=chat.FAILED, error="The model server refused: 500")
@@ -72,7 +76,7 @@ def test_retries_count_towards_the_rate_limit(seed, configure):
     stored = row(reply.id)
     assert (stored.status, stored.error) == (chat.FAILED, "The model server refused: 500")
     # The limit is per user: Bob's own requests are still welcome.
-    assert assistant.request_reply(seed.room.id, seed.bob.id).status == chat.QUEUED
+    assert ask(seed.room.id, seed.bob.id).status == chat.QUEUED
 
 
 # --------------------------------------------------------------------------- 14: build_prompt
@@ -80,7 +84,7 @@ def test_retries_count_towards_the_rate_limit(seed, configure):
 
 def test_prompt_roles_and_configurable_system_prompt(seed):
     settings = AssistantConfig(system_prompt="You are a pirate.")
-    prompt = assistant.build_prompt(seed.room.id, settings)
+    prompt = assistant.build_prompt(seed.room.id, seed.question.id, settings)
     assert prompt == [
         {"role": "system", "content": "You are a pirate."},
         {"role": "user", "content": "Alice: Hi all"},
@@ -88,7 +92,7 @@ def test_prompt_roles_and_configurable_system_prompt(seed):
         {"role": "assistant", "content": "An earlier answer."},
         {"role": "user", "content": "Alice: @assistant summarize the thread please"},
     ]
-    other = assistant.build_prompt(seed.other_room.id, AssistantConfig())
+    other = assistant.build_prompt(seed.other_room.id, LAST, AssistantConfig())
     assert other == [
         {"role": "system", "content": assistant.DEFAULT_SYSTEM_PROMPT},
         {"role": "user", "content": "Bob: Over in the other room"},
@@ -103,13 +107,13 @@ def test_prompt_budget_keeps_the_newest_messages(db):
         chat.create_message(room.id, alice.id, text)
     everything = [f"Alice: {text}" for text in texts]
 
-    roomy = assistant.build_prompt(room.id, AssistantConfig(prompt_token_budget=100_000))
+    roomy = assistant.build_prompt(room.id, LAST, AssistantConfig(prompt_token_budget=100_000))
     assert contents(roomy)[1:] == everything
 
     kept_counts = []
     for budget in range(40, 400, 20):
         prompt = assistant.build_prompt(
-            room.id, AssistantConfig(system_prompt="Be brief.", prompt_token_budget=budget)
+            room.id, LAST, AssistantConfig(system_prompt="Be brief.", prompt_token_budget=budget)
         )
         assert prompt[0] == {"role": "system", "content": "Be brief."}
         turns = contents(prompt)[1:]
@@ -121,7 +125,7 @@ def test_prompt_budget_keeps_the_newest_messages(db):
     assert kept_counts[-1] == len(texts)
 
     # ~4 characters a token, plus a little per message: 200 tokens hold about 6 of these.
-    small = assistant.build_prompt(room.id, AssistantConfig(prompt_token_budget=200))
+    small = assistant.build_prompt(room.id, LAST, AssistantConfig(prompt_token_budget=200))
     assert 3 <= len(small) - 1 <= 8
     assert contents(small)[-1] == everything[-1]
 
@@ -131,7 +135,7 @@ def test_prompt_history_messages_limit(db):
     alice = make_user("Alice")
     for n in range(10):
         chat.create_message(room.id, alice.id, f"line {n}")
-    prompt = assistant.build_prompt(room.id, AssistantConfig(history_messages=3))
+    prompt = assistant.build_prompt(room.id, LAST, AssistantConfig(history_messages=3))
     assert contents(prompt)[1:] == ["Alice: line 7", "Alice: line 8", "Alice: line 9"]
 
 
@@ -143,7 +147,7 @@ def test_prompt_leaves_out_unfinished_and_failed_replies(seed):
         reply_with_status(room_id, bob_id, status, f"text of a {status} reply")
     chat.create_message(room_id, seed.alice.id, "@assistant and now?")
 
-    prompt = assistant.build_prompt(room_id, AssistantConfig())
+    prompt = assistant.build_prompt(room_id, LAST, AssistantConfig())
     assert not [text for text in contents(prompt) if " reply" in text]
     assert contents(prompt)[1:] == [
         "Alice: Hi all",
@@ -162,7 +166,7 @@ async def test_retry_after_an_error(seed, configure, fake, record):
         MidStreamError(["Half an"], message="down for a moment"), Stream(["Better ", "now"])
     )
     rec = await record(seed.room.id)
-    reply = assistant.request_reply(seed.room.id, seed.alice.id)
+    reply = assistant.request_reply(seed.question)
     assert await generate(reply.id) == chat.FAILED
     failed = row(reply.id)
     assert (failed.status, failed.content) == ("error", "Half an")
@@ -314,23 +318,14 @@ def test_usage_note_and_cost():
 # --------------------------------------------------------------------------- a worker went away
 
 
-def _age(reply_id: int, seconds: float) -> None:
-    """Makes the reply look untouched for `seconds` (its worker died that long ago)."""
-    with repo.session() as db:
-        stored = db.get(Message, reply_id)
-        stored.updated_at = utcnow() - timedelta(seconds=seconds)
-        db.add(stored)
-        db.commit()
-
-
 async def test_a_dead_workers_reply_is_taken_over(seed, configure, fake, monkeypatch):
     configure(idle_timeout=0.2)
     monkeypatch.setattr(assistant, "ABANDONED_AFTER_IDLE", timedelta(seconds=0.3))
-    orphan = assistant.request_reply(seed.room.id, seed.alice.id)
+    orphan = assistant.request_reply(seed.question)
     chat.update_reply(orphan.id, status=chat.STREAMING, generation_id="dead", content="Hal")
-    _age(orphan.id, 3600)
+    age_reply(orphan.id, 3600)
     fake.script(Stream(["Fresh"]))
-    later = assistant.request_reply(seed.room.id, seed.bob.id)
+    later = ask(seed.room.id, seed.bob.id)
 
     assert await generate(later.id, timeout=5) == chat.DONE
 
@@ -350,13 +345,13 @@ async def test_a_dead_workers_queued_reply_does_not_block_the_room(
     configure(idle_timeout=0.2)
     monkeypatch.setattr(assistant, "ABANDONED_AFTER_IDLE", timedelta(seconds=0.3))
     # A worker died while writing one reply with another queued behind it (a restart).
-    streaming = assistant.request_reply(seed.room.id, seed.alice.id)
+    streaming = assistant.request_reply(seed.question)
     chat.update_reply(streaming.id, status=chat.STREAMING, generation_id="dead", content="Hal")
-    queued = assistant.request_reply(seed.room.id, seed.alice.id)
-    _age(streaming.id, 3600)
-    _age(queued.id, 3600)
+    queued = assistant.request_reply(seed.question)
+    age_reply(streaming.id, 3600)
+    age_reply(queued.id, 3600)
     fake.set_default(Stream(["Fresh"]))
-    later = assistant.request_reply(seed.room.id, seed.bob.id)
+    later = ask(seed.room.id, seed.bob.id)
 
     try:
         status = await generate(later.id, timeout=5)
@@ -375,10 +370,10 @@ async def test_a_live_but_wordless_attempt_is_not_taken_over(
     # 1.5 s, as with a model that streams only its reasoning first.
     fake.script(Stream(["", "", "", "", "", "", "Answer"], delay=0.2), Stream(["Second"]))
     rec = await record(seed.room.id)
-    thinker = assistant.request_reply(seed.room.id, seed.alice.id)
+    thinker = assistant.request_reply(seed.question)
     thinker_task = spawn(generate(thinker.id))
     await rec.wait_status(thinker.id, chat.THINKING)
-    later = assistant.request_reply(seed.room.id, seed.bob.id)
+    later = ask(seed.room.id, seed.bob.id)
     later_task = spawn(generate(later.id))
 
     results = await asyncio.wait_for(asyncio.gather(thinker_task, later_task), 10)
@@ -395,7 +390,7 @@ async def test_a_live_but_wordless_attempt_is_not_taken_over(
 
 async def test_the_first_text_is_written_only_by_the_owning_attempt(seed, record):
     rec = await record(seed.room.id)
-    reply = assistant.request_reply(seed.room.id, seed.alice.id)
+    reply = assistant.request_reply(seed.question)
     assert chat.claim_reply(reply.id, "gen-1")
 
     assert chat.start_reply_text(reply.id, "gen-0", "Stale") is False

@@ -445,16 +445,16 @@ def test_claiming_a_reply_takes_turns_in_its_room(make_room, make_user):
 
     # A reply queued before it is ahead: the second waits even though nothing is written.
     assert chat.claim_reply(second.id, "g2") is None
-    assert chat.claim_reply(first.id, "g1") == room.id
+    assert chat.claim_reply(first.id, "g1") == chat.Claim(room.id, first.id - 1)
     # Claimed once: a second run of the same reply cannot claim it again.
     assert chat.claim_reply(first.id, "g1-again") is None
     assert chat.get_message(first.id).generation_id == "g1"
     # The first is being written: the second still waits; another room does not.
     assert chat.claim_reply(second.id, "g2") is None
-    assert chat.claim_reply(elsewhere.id, "g3") == other_room.id
+    assert chat.claim_reply(elsewhere.id, "g3") == chat.Claim(other_room.id, elsewhere.id - 1)
 
     assert chat.finish_reply(first.id, "g1", status=chat.DONE, generation_id=None)
-    assert chat.claim_reply(second.id, "g2") == room.id
+    assert chat.claim_reply(second.id, "g2") == chat.Claim(room.id, second.id - 1)
     claimed = chat.get_message(second.id)
     assert (claimed.status, claimed.generation_id) == (chat.THINKING, "g2")
 
@@ -465,11 +465,11 @@ def test_a_retried_earlier_reply_waits_for_the_one_being_written(make_room, make
     earlier, later = (chat.create_reply(room.id, bot.id, ann.id) for _ in range(2))
     assert chat.claim_reply(earlier.id, "g1")
     assert chat.finish_reply(earlier.id, "g1", status=chat.FAILED, generation_id=None)
-    assert chat.claim_reply(later.id, "g2") == room.id
+    assert chat.claim_reply(later.id, "g2") == chat.Claim(room.id, later.id - 1)
 
     chat.update_reply(earlier.id, status=chat.QUEUED, content="", generation_id=None)
 
     assert chat.claim_reply(earlier.id, "g3") is None
     assert chat.get_message(earlier.id).status == chat.QUEUED
     assert chat.finish_reply(later.id, "g2", status=chat.DONE, generation_id=None)
-    assert chat.claim_reply(earlier.id, "g3") == room.id
+    assert chat.claim_reply(earlier.id, "g3") == chat.Claim(room.id, earlier.id - 1)

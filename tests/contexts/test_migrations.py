@@ -164,3 +164,46 @@ def test_the_search_migration_indexes_existing_messages(db, alembic_cfg, make_us
     # And the index keeps up with changes after the migration.
     chat.create_message(room.id, ann.id, "a new kubernetes question")
     assert len(search.search_messages(ann.id, "kubernetes").hits) == 4
+
+
+def test_replies_from_before_questions_were_recorded_get_theirs(db, alembic_cfg, make_user):
+    rooms = [chat.create_room(name) for name in ("general", "random", "quiet")]
+    general, random, quiet = (room.id for room in rooms)
+    ann, bob, bot = make_user("Ann"), make_user("Bob"), make_user("Assistant")
+    command.downgrade(alembic_cfg, "0004")
+    insert = sa.text(
+        "INSERT INTO messages (content, room_id, sender_id, inserted_at, updated_at, status, "
+        "requested_by_id) VALUES (:content, :room, :sender, :at, :at, :status, :asker)"
+    )
+    ids: dict[str, int] = {}
+    with repo.engine().begin() as conn:
+        for name, content, room_id, sender, status, asker in [
+            ("ann_asks", "@Assistant what is up?", general, ann, None, None),
+            ("bob_asks", "@assistant and you?", general, bob, None, None),
+            ("bob_chats", "nothing much", general, bob, None, None),
+            # Ann's reply, created after Bob's question: still Ann's own.
+            ("to_ann", "", general, bot, "done", ann),
+            ("to_bob", "", general, bot, "error", bob),
+            ("bob_asks_here", "@assistant in the other room", random, bob, None, None),
+            ("ann_chats", "no mention here", random, ann, None, None),
+            # Ann never asked here: the newest mention before it.
+            ("to_ann_here", "", random, bot, "queued", ann),
+            ("plain", "no mention at all", quiet, ann, None, None),
+            ("to_plain", "", quiet, bot, "stopped", ann),
+        ]:
+            params = {"content": content, "room": room_id, "sender": sender.id}
+            params |= {"at": "2026-11-30 08:00:00", "status": status, "asker": asker and asker.id}
+            conn.execute(insert, params)
+            ids[name] = conn.execute(sa.text("SELECT max(id) FROM messages")).scalar_one()
+
+    command.upgrade(alembic_cfg, "head")
+
+    with repo.engine().connect() as conn:
+        rows = conn.execute(sa.text("SELECT id, question_id FROM messages WHERE status != ''"))
+        questions = {reply_id: question_id for reply_id, question_id in rows}
+    assert questions == {
+        ids["to_ann"]: ids["ann_asks"],
+        ids["to_bob"]: ids["bob_asks"],
+        ids["to_ann_here"]: ids["bob_asks_here"],
+        ids["to_plain"]: ids["plain"],
+    }

@@ -221,7 +221,7 @@ def test_a_deleted_message_is_never_found(alice, room):
 
 def _reply(room, alice, bot, text):
     reply = chat.create_reply(room.id, bot.id, alice.id)
-    assert chat.claim_reply(reply.id, "gen-1") == room.id
+    assert chat.claim_reply(reply.id, "gen-1").room_id == room.id
     assert chat.start_reply_text(reply.id, "gen-1", text[:5])
     assert chat.append_to_reply(reply.id, "gen-1", 5, text[5:])
     return reply
@@ -237,7 +237,7 @@ def test_a_reply_being_written_is_not_found_until_it_finishes(alice, room, make_
     # not found until it is done.
     assert chat.requeue_reply(reply.id, alice.id)
     assert _found(alice, "kubernetes") == []
-    assert chat.claim_reply(reply.id, "gen-2") == room.id
+    assert chat.claim_reply(reply.id, "gen-2").room_id == room.id
     assert chat.start_reply_text(reply.id, "gen-2", "a helm answer")
     assert _found(alice, "helm") == []
     assert chat.finish_reply(reply.id, "gen-2", status=DONE)

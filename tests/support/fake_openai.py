@@ -71,6 +71,11 @@ class Stream:
     ``usage``: ``True`` computes it, a dict is sent as is, ``False`` sends no usage chunk; the
     chunk is only sent when the request asked for ``stream_options.include_usage``.
     ``keepalive_every`` sends ``: keepalive`` comment lines during every pause.
+    ``echo`` appends, after ``tokens``, the content of the request's last user message: a
+    model that says which question it was asked. ``tool_calls`` is sent as one delta (with
+    no content) before the finish chunk, as a model that answers with tool calls does.
+    ``headers_delay`` longer than the client's read timeout is a server that accepts the
+    request and never answers.
     """
 
     tokens: list[str]
@@ -84,6 +89,8 @@ class Stream:
     headers_delay: float = 0.0  # pause before the 200 status line (time to first byte)
     framing: Framing = "chunked"
     headers: dict[str, str] = field(default_factory=dict)
+    echo: bool = False
+    tool_calls: list[dict[str, Any]] | None = None
 
     def __post_init__(self) -> None:
         if self.tokens_per_second:
@@ -387,6 +394,13 @@ def _words(value: Any) -> int:
             _words(part.get("text", "") if isinstance(part, dict) else part) for part in value
         )
     return 0
+
+
+def _last_question(record: RequestRecord) -> str:
+    """The content of the request's last user message ("" when there is none)."""
+    users = [m for m in record.messages if isinstance(m, dict) and m.get("role") == "user"]
+    content = users[-1].get("content") if users else ""
+    return content if isinstance(content, str) else ""
 
 
 def _reason(status: int) -> str:
@@ -836,7 +850,7 @@ class Server:
 
         if isinstance(response, Stream):
             await conn.pause(response.first_delay, keepalive)
-            tokens = response.tokens
+            tokens = response.tokens + ([_last_question(record)] if response.echo else [])
         else:
             tokens = response.tokens_before
         delay = response.delay if not isinstance(response, HttpError) else 0.0
@@ -846,6 +860,8 @@ class Server:
             await event(chunk({"content": token}), token=True)
 
         if isinstance(response, Stream):
+            if response.tool_calls:
+                await event(chunk({"content": None, "tool_calls": response.tool_calls}))
             await event(chunk({}, response.finish_reason))
             if include_usage and response.usage is not False:
                 usage_choices = [] if response.usage_choices == "empty" else None
