@@ -84,7 +84,7 @@ async def test_a_reply_whose_question_was_deleted_reads_up_to_where_it_was(seed,
     fake.set_default(ECHO)
     reply = assistant.request_reply(seed.question)
     chat.create_message(seed.room.id, seed.bob.id, "posted after the question")
-    chat.delete_message(seed.question.id, seed.alice.id)
+    chat.delete_message(seed.question.id, seed.alice.id, room_id=seed.room.id)
 
     assert await generate(reply.id) == chat.DONE
 

@@ -411,9 +411,7 @@ def test_deleting_an_unknown_message(room, alice, count_rows):
     assert count_rows("messages") == 1
 
 
-def test_a_message_of_another_room_is_refused_even_to_its_sender(
-    room, alice, make_room, fetch
-):
+def test_a_message_of_another_room_is_refused_even_to_its_sender(room, alice, make_room, fetch):
     # Ids are global and sequential: the room the page has open is part of the request.
     other = make_room("random")
     message = chat.create_message(other.id, alice.id, "over there")

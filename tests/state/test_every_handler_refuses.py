@@ -163,9 +163,7 @@ def parameters(target: Handler) -> list[inspect.Parameter]:
     """The parameters a client must send (those with defaults may be left out)."""
     signature = inspect.signature(target.handler.fn)
     return [
-        p
-        for p in list(signature.parameters.values())[1:]
-        if p.default is inspect.Parameter.empty
+        p for p in list(signature.parameters.values())[1:] if p.default is inspect.Parameter.empty
     ]
 
 
