@@ -1,8 +1,8 @@
 """History at scale: paging and full-text search in a room of a million messages.
 
 Run from anywhere: ``.venv/bin/python bench/history.py [--quick] [--mode sqlite|postgres]
-[--json PATH]``. The full run (about 5 minutes here) is the README's figures; ``--quick`` uses
-a room of 20,000 messages for a check in well under a minute.
+[--json PATH]``. The full run (9 minutes here, most of it the four bulk loads) gives the
+README's figures; ``--quick`` uses a room of 20,000 messages, a check in under a minute.
 
 Per database (SQLite in a temporary file; PostgreSQL in a database of its own, dropped after):
 
