@@ -58,6 +58,13 @@ class AppServer:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait(timeout=10)
 
+    def kill(self) -> None:
+        """SIGKILL to the whole process group at once: the workers die mid-whatever, as in
+        a crash or an OOM kill, with no shutdown code run."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=10)
+
     def log_tail(self, lines: int = 40) -> str:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
