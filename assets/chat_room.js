@@ -26,12 +26,26 @@ function scrollToBottom(scroller) {
   scroller.scrollTop = scroller.scrollHeight;
 }
 
+// "3,712 / 4,000" once a draft nears the limit; past it, why it will not be sent. Counted
+// in code points after trimming, as the server counts.
+function lengthNote(text, maxLength, countFrom) {
+  const length = [...text.trim()].length;
+  if (length <= countFrom) return { note: "", over: false };
+  const count = `${length.toLocaleString("en")} / ${maxLength.toLocaleString("en")}`;
+  if (length <= maxLength) return { note: count, over: false };
+  const limit = maxLength.toLocaleString("en");
+  return { note: `${count}: a message can be at most ${limit} characters.`, over: true };
+}
+
 function attach({
   scrollerId,
   listId,
   sentinelId,
   pillId,
   composerId,
+  counterId,
+  maxLength,
+  countFrom,
   loadOlder,
   editLast,
   stopReply,
@@ -177,6 +191,30 @@ function attach({
   };
   composer?.addEventListener("keydown", onKeyDown);
 
+  // The draft's length, shown near the limit; a draft over it is not sent (the server
+  // refuses it too), and stays in the composer.
+  const counter = document.getElementById(counterId);
+  const showLength = () => {
+    const { note, over } = lengthNote(composer.value, maxLength, countFrom);
+    counter.textContent = note;
+    counter.dataset.over = String(over);
+    return over;
+  };
+  const refuseTooLong = (event) => {
+    if (showLength()) {
+      event.preventDefault();
+      event.stopPropagation();
+      composer.focus();
+    } else {
+      // The composer is emptied once the message is stored.
+      counter.textContent = "";
+    }
+  };
+  if (composer && counter) {
+    composer.addEventListener("input", showLength);
+    composer.form?.addEventListener("submit", refuseTooLong, true);
+  }
+
   // Esc stops the assistant's reply, unless it is closing a dialog.
   const onEscape = (event) => {
     if (event.key !== "Escape" || document.querySelector("[role=dialog],[role=alertdialog]")) {
@@ -196,6 +234,8 @@ function attach({
     scroller.removeEventListener("scroll", onScroll);
     pill?.removeEventListener("click", onPill);
     composer?.removeEventListener("keydown", onKeyDown);
+    composer?.removeEventListener("input", showLength);
+    composer?.form?.removeEventListener("submit", refuseTooLong, true);
     document.removeEventListener("keydown", onEscape);
   };
 }

@@ -18,6 +18,9 @@ LIST_ID = "message-list"
 SENTINEL_ID = "history-sentinel"
 PILL_ID = "new-messages-pill"
 COMPOSER_ID = "composer"
+COMPOSER_COUNT_ID = "composer-count"
+# Past this many characters a draft shows its length against the limit.
+COUNT_FROM = MAX_MESSAGE_LENGTH * 9 // 10
 ANNOUNCER_ID = "assistant-announcement"
 
 
@@ -29,6 +32,9 @@ def _chat_room_behaviour() -> Var:
         "sentinelId": SENTINEL_ID,
         "pillId": PILL_ID,
         "composerId": COMPOSER_ID,
+        "counterId": COMPOSER_COUNT_ID,
+        "maxLength": MAX_MESSAGE_LENGTH,
+        "countFrom": COUNT_FROM,
         "loadOlder": format_event_handler(MessagesState.load_older),  # type: ignore[arg-type]
         "editLast": format_event_handler(MessagesState.edit_last_message),  # type: ignore[arg-type]
         "stopReply": format_event_handler(MessagesState.stop_current_reply),  # type: ignore[arg-type]
@@ -306,6 +312,16 @@ def composer() -> rx.Component:
                     id="compose-error",
                 ),
             ),
+            rx.text(
+                id=COMPOSER_COUNT_ID,
+                size="1",
+                aria_live="polite",
+                color=rx.color("gray", 10),
+                style={
+                    "&:empty": {"display": "none"},
+                    "&[data-over=true]": {"color": "var(--red-11)"},
+                },
+            ),
             rx.hstack(
                 rx.text_area(
                     id=COMPOSER_ID,
@@ -355,6 +371,23 @@ def edit_dialog() -> rx.Component:
                 aria_label="Message text",
                 rows="4",
                 width="100%",
+                # One event per keystroke carries the whole draft: a pasted megabyte would
+                # exceed the socket's frame limit and close it without a word.
+                max_length=MAX_MESSAGE_LENGTH * 2,
+            ),
+            rx.cond(
+                MessagesState.edit_draft.length() > COUNT_FROM,
+                rx.text(
+                    MessagesState.edit_draft.length().to_string(),
+                    f" / {MAX_MESSAGE_LENGTH:,}",
+                    size="1",
+                    id="edit-draft-count",
+                    color=rx.cond(
+                        MessagesState.edit_draft.length() > MAX_MESSAGE_LENGTH,
+                        rx.color("red", 11),
+                        rx.color("gray", 10),
+                    ),
+                ),
             ),
             rx.cond(
                 MessagesState.edit_error != "",

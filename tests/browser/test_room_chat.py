@@ -124,7 +124,7 @@ def test_shift_enter_adds_a_line_and_bad_input_keeps_the_draft(ada_and_grace) ->
     too_long = "x" * 4001
     composer.fill(too_long)
     composer.press("Enter")
-    expect(ada.locator("#compose-error")).to_contain_text("4,000")
+    expect(ada.locator("#composer-count")).to_contain_text("at most 4,000 characters")
     expect(composer).to_have_value(too_long)
 
 
