@@ -176,11 +176,11 @@ def tsquery_text(terms: Sequence[Term]) -> str:
 
 
 def search_messages(
-    user_id: int,
+    user_id: int | str,
     query: object,
     *,
-    room_id: int | None = None,
-    before_id: int | None = None,
+    room_id: int | str | None = None,
+    before_id: int | str | None = None,
     limit: int = PAGE_SIZE,
 ) -> SearchPage:
     """The newest `limit` messages matching `query` that `user_id` may read, in one room or
@@ -189,21 +189,24 @@ def search_messages(
     InvalidSearch for a query with no words or a malformed page cursor; RoomNotFound for an
     unknown room; NotAuthorized for an unknown user."""
     terms = parse_query(query)
-    if before_id is not None and parse_id(before_id) is None:
+    # Ids from a URL or an event payload may be strings, or not ids at all.
+    below = parse_id(before_id)
+    if before_id is not None and below is None:
         raise InvalidSearch("That page of results is not available any more.")
     limit = max(1, min(limit, MAX_PAGE_SIZE))
     with repo.session() as db:
         reader_id = parse_id(user_id)
         if reader_id is None or db.get(User, reader_id) is None:
             raise NotAuthorized("Log in to search.")
-        if room_id is not None and (parse_id(room_id) is None or db.get(Room, room_id) is None):
+        room = parse_id(room_id)
+        if room_id is not None and (room is None or db.get(Room, room) is None):
             raise RoomNotFound()
         # Every user may read every room today; a room membership check tightens here.
         searchable: list[ColumnElement[bool]] = [_FINISHED]
-        if room_id is not None:
-            searchable.append(col(Message.room_id) == room_id)
-        if before_id is not None:
-            searchable.append(col(Message.id) < before_id)
+        if room is not None:
+            searchable.append(col(Message.room_id) == room)
+        if below is not None:
+            searchable.append(col(Message.id) < below)
         if db.get_bind().dialect.name == "sqlite":
             rows = _sqlite_rows(db, terms, searchable, limit + 1)
         else:

@@ -443,3 +443,15 @@ def test_matches_older_than_the_walked_rows_are_found_too(
                 if room_id in (None, room.id if n % 4 else random_room.id)
             ][:3]
         )
+
+
+def test_ids_may_come_as_strings(alice, room, random_room):
+    """As they do from a URL or an event payload: PostgreSQL would refuse to compare an
+    integer column with text."""
+    older = _post(room, alice, "match one")
+    _post(random_room, alice, "match two")
+    newer = _post(room, alice, "match three")
+    page = search.search_messages(
+        str(alice.id), "match", room_id=str(room.id), before_id=str(newer.id)
+    )
+    assert [hit.message.id for hit in page.hits] == [older.id]
