@@ -25,7 +25,7 @@ from typing import Any, Protocol
 import redis
 import redis.asyncio
 
-from stream_chat import settings
+from stream_chat.backends import ChosenBackend
 
 Event = dict[str, Any]
 CHANNEL_PREFIX = "streamchat:"
@@ -197,19 +197,13 @@ class RedisBroker:
                 await client.aclose()
 
 
-_broker: Broker | None = None
+_brokers: ChosenBackend[Broker] = ChosenBackend(LocalBroker, RedisBroker)
 
 
 def broker() -> Broker:
-    global _broker
-    if _broker is None:
-        url = settings.redis_url()
-        _broker = RedisBroker(url) if url else LocalBroker()
-    return _broker
+    return _brokers.get()
 
 
 def use_broker(replacement: Broker) -> Broker:
     """Swap the broker (tests); returns the previous one."""
-    global _broker
-    previous, _broker = _broker, replacement
-    return previous  # type: ignore[return-value]
+    return _brokers.use(replacement)

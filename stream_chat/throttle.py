@@ -25,7 +25,7 @@ from typing import Protocol
 
 import redis
 
-from stream_chat import settings
+from stream_chat.backends import ChosenBackend
 
 clock = time.time
 
@@ -197,22 +197,16 @@ class RedisStore:
         self._redis.delete(self._prefix + key)
 
 
-_store: Store | None = None
+_stores: ChosenBackend[Store] = ChosenBackend(LocalStore, RedisStore)
 
 
 def store() -> Store:
-    global _store
-    if _store is None:
-        url = settings.redis_url()
-        _store = RedisStore(url) if url else LocalStore()
-    return _store
+    return _stores.get()
 
 
 def use_store(replacement: Store) -> Store:
     """Swaps the store (tests); returns the previous one."""
-    global _store
-    previous, _store = _store, replacement
-    return previous  # type: ignore[return-value]
+    return _stores.use(replacement)
 
 
 def message_wait(user_id: int) -> float:
