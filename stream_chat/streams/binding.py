@@ -29,14 +29,13 @@ STREAMS_MODULE = rx.asset("streams.js").importable_path
 BATCHES_VAR = "stream_batches"
 
 
-class StreamsState(rx.State, mixin=True):
-    """Mix into a state (`class RoomState(StreamsState, rx.State)`), list its `stream_specs`."""
+class StreamOps:
+    """The LiveView API, for a state's own handlers to call. A plain class, not part of the
+    Reflex state: Reflex makes every public method of a state an event that any websocket
+    client may send, and these must only ever be called by the server's own code."""
 
     stream_specs: ClassVar[tuple[StreamSpec, ...]] = ()
-
-    # Only ever non-empty inside a delta; see get_delta.
-    stream_batches: dict[str, Batch] = {}
-    _stream_recorder: StreamRecorder = StreamRecorder()
+    _stream_recorder: StreamRecorder
 
     @classmethod
     def _spec(cls, name: str) -> StreamSpec:
@@ -55,8 +54,6 @@ class StreamsState(rx.State, mixin=True):
         # The recorder is mutated in place; assigning it again is what tells a Redis state
         # manager that this substate changed (new sequence numbers) and must be saved.
         self._stream_recorder = self._stream_recorder
-
-    # The LiveView API
 
     def stream(
         self,
@@ -117,6 +114,15 @@ class StreamsState(rx.State, mixin=True):
         number `cseq + 1` on (they are sent to many tabs at once, outside this state)."""
         self._recorded().join(self._spec(name), channel, cseq)
         self._persist_recorder()
+
+class StreamsState(StreamOps, rx.State, mixin=True):
+    """Mix into a state (`class RoomState(StreamsState, rx.State)`), list its `stream_specs`."""
+
+    stream_specs: ClassVar[tuple[StreamSpec, ...]] = ()
+
+    # Only ever non-empty inside a delta; see get_delta.
+    stream_batches: dict[str, Batch] = {}
+    _stream_recorder: StreamRecorder = StreamRecorder()
 
     def restream(self, name: str) -> Any:
         """Re-sends the stream from the source of truth with `reset=True`.

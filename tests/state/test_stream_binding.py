@@ -750,3 +750,15 @@ async def test_linking_a_shared_state_does_not_swallow_pending_ops(harness: Even
     client = ClientStream()
     assert feed(client, harness.batches(BindingRoomState)) == ["applied", "applied"]
     assert client.dom_ids == _ids("joined", "next")
+
+
+def test_the_stream_api_is_not_an_event_a_client_can_send():
+    """Reflex makes public state methods events; the ops are the server's own calls."""
+    from stream_chat.state.messages import MessagesState
+    from stream_chat.streams.binding import StreamOps
+
+    api = {name for name in vars(StreamOps) if not name.startswith("_")}
+    assert {"stream", "stream_insert", "stream_join", "stream_patch"} <= api
+    for state_cls in (BindingRoomState, MessagesState):
+        assert not api & set(state_cls.event_handlers), state_cls
+        assert "resync_stream" in state_cls.event_handlers
