@@ -10,8 +10,11 @@ export REFLEX_USE_SYSTEM_BUN := 1
 export REFLEX_CHECK_LATEST_VERSION := 0
 export REFLEX_TELEMETRY_ENABLED := false
 export PYTHONDONTWRITEBYTECODE := 1
+# The dev backend reloads when the code changes, and only then: Reflex would watch the whole
+# project, where SQLite's -wal/-shm files (which it does not skip) reloaded it on every write.
+export REFLEX_HOT_RELOAD_OVERRIDE_PATHS := stream_chat:assets:rxconfig.py
 
-.PHONY: run test setup bun browser db seed lint export bench clean
+.PHONY: run test setup bun browser db legacy-db seed lint export bench clean
 
 run: setup db
 	$(BIN)/reflex run
@@ -36,11 +39,17 @@ browser:
 	@test -x /usr/bin/chromium || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
 # Applies the migrations, then loads the demo data into an empty database.
-db: setup
+db: setup legacy-db
 	$(BIN)/alembic upgrade head
 	$(BIN)/python -m seeds --if-empty
 
-seed: setup
+# The database used to live at the project root (watched by the dev backend); it moves into
+# data/ once, with its WAL files, unless data/ already has one or DATABASE_URL points elsewhere.
+legacy-db:
+	@if [ -z "$$DATABASE_URL" ] && [ -e stream_chat.db ] && [ ! -e data/stream_chat.db ]; then \
+		mkdir -p data && mv stream_chat.db* data/ && echo "Moved stream_chat.db into data/"; fi
+
+seed: setup legacy-db
 	$(BIN)/alembic upgrade head
 	$(BIN)/python -m seeds
 

@@ -9,13 +9,24 @@ from urllib.parse import urlsplit
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
-# An absolute SQLite path so that the app, the seeds and the migrations agree whatever
-# directory they are started from.
-DEFAULT_DATABASE_URL = f"sqlite:///{PROJECT_ROOT / 'stream_chat.db'}"
+
+def data_dir() -> Path:
+    """The folder for everything the app writes at run time (the SQLite database, uploads).
+
+    `STREAM_CHAT_DATA_DIR`, or `data/` in the project. It is created on first use. It must
+    stay outside the folders `reflex run` watches for code changes (the Makefile limits the
+    watcher to the code): SQLite's `-wal`/`-shm` files there would reload the dev backend on
+    every write.
+    """
+    folder = Path(os.environ.get("STREAM_CHAT_DATA_DIR") or PROJECT_ROOT / "data").absolute()
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 def database_url() -> str:
-    return os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
+    # An absolute SQLite path so that the app, the seeds and the migrations agree whatever
+    # directory they are started from.
+    return os.environ.get("DATABASE_URL") or f"sqlite:///{data_dir() / 'stream_chat.db'}"
 
 
 def redis_url() -> str | None:

@@ -1,4 +1,5 @@
-"""Start and stop the real app for end-to-end tests: prod mode, bound to 127.0.0.1 only."""
+"""Start and stop the real app for end-to-end tests (prod mode, or `make run`'s dev mode),
+bound to 127.0.0.1 only."""
 
 import os
 import shutil
@@ -41,6 +42,11 @@ class AppServer:
     log_path: Path
     database_url: str
     project_dir: Path
+    # Where the backend listens: the same server as the pages, except in dev mode.
+    backend_url: str = ""
+
+    def __post_init__(self) -> None:
+        self.backend_url = self.backend_url or self.base_url
 
     def frontend(self):
         """What this app's browser bundle knows (its own build, not the project's)."""
@@ -71,7 +77,7 @@ class AppServer:
 
 # What a running app needs of the project; a copy of it is where each test app runs.
 _NOT_COPIED = shutil.ignore_patterns(
-    ".git", ".venv", ".states", ".hypothesis", "test-artifacts", "__pycache__", "*.db*"
+    ".git", ".venv", ".states", ".hypothesis", "test-artifacts", "__pycache__", "*.db*", "data"
 )
 
 
@@ -103,15 +109,7 @@ def start_app(
         "--backend-port",
         str(port),
     ]
-    log = log_path.open("wb")
-    process = subprocess.Popen(
-        command,
-        cwd=project,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    process = _start_process(command, project, env, log_path)
     server = AppServer(process, f"http://127.0.0.1:{port}", log_path, database_url, project)
     try:
         wait_until_serving(server, timeout=600)
@@ -122,16 +120,140 @@ def start_app(
 
 
 def wait_until_serving(server: AppServer, timeout: float) -> None:
+    wait_for_urls(server, [f"{server.backend_url}/ping", f"{server.base_url}/login"], timeout)
+
+
+def wait_for_urls(server: AppServer, urls: list[str], timeout: float) -> None:
+    """Waits until every URL answers 200, in order (the backend's /ping, then a page)."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    pending = list(urls)
+    while pending and time.monotonic() < deadline:
         if server.process.poll() is not None:
             raise RuntimeError(f"The app exited early:\n{server.log_tail()}")
         try:
-            with urllib.request.urlopen(f"{server.base_url}/ping", timeout=2) as response:
+            with urllib.request.urlopen(pending[0], timeout=5) as response:
                 if response.status == 200:
-                    with urllib.request.urlopen(f"{server.base_url}/login", timeout=5):
-                        return
+                    pending.pop(0)
+                    continue
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             pass
         time.sleep(1)
-    raise TimeoutError(f"The app did not start in {timeout} s:\n{server.log_tail()}")
+    if pending:
+        raise TimeoutError(f"The app did not start in {timeout} s:\n{server.log_tail()}")
+
+
+def start_dev_app(log_path: Path, extra_env: dict[str, str] | None = None) -> AppServer:
+    """`make run` itself (dev mode, hot reload on), in a private copy of the project.
+
+    Its setup step is taken as done (`--assume-old=setup`): the copy shares this test run's
+    virtualenv, which an editable re-install from the copy would repoint. The database is the
+    copy's default one, in its data folder.
+    """
+    frontend_port, backend_port = free_port(), free_port()
+    project = isolated_project(log_path.parent)
+    env = {
+        **os.environ,
+        "REFLEX_FRONTEND_PORT": str(frontend_port),
+        "REFLEX_BACKEND_PORT": str(backend_port),
+        "REFLEX_API_URL": f"http://127.0.0.1:{backend_port}",
+        **(extra_env or {}),
+    }
+    env.pop("DATABASE_URL", None)
+    command = ["make", "--assume-old=setup", "run", f"VENV={BIN.parent}"]
+    process = _start_process(command, project, env, log_path)
+    server = AppServer(
+        process,
+        f"http://127.0.0.1:{frontend_port}",
+        log_path,
+        f"sqlite:///{project / 'data' / 'stream_chat.db'}",
+        project,
+        backend_url=f"http://127.0.0.1:{backend_port}",
+    )
+    try:
+        wait_for_urls(server, [server.backend_url + "/ping", server.base_url + "/login"], 900)
+    except BaseException:
+        server.stop()
+        raise
+    return server
+
+
+def _start_process(
+    command: list[str], cwd: Path, env: dict[str, str], log_path: Path
+) -> subprocess.Popen[bytes]:
+    with log_path.open("wb") as log:
+        return subprocess.Popen(
+            command, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+
+def process_group_pids(group: int, program: str) -> set[int]:
+    """The processes of a process group whose command line mentions `program`."""
+    pids = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            cmdline = (stat.parent / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if int(fields[2]) == group and program.encode() in cmdline:
+            pids.add(int(stat.parent.name))
+    return pids
+
+
+def start_static_deploy(
+    database_url: str, log_path: Path, extra_env: dict[str, str] | None = None
+) -> tuple[AppServer, subprocess.Popen[bytes]]:
+    """The README's static deploy in a private copy of the project: `make export` with the
+    backend's URL compiled in, the backend alone (`reflex run --env prod --backend-only`),
+    and the exported files behind a static server with the SPA fallback.
+
+    Returns the backend (its `base_url` is the static site's) and the static server."""
+    site_port, backend_port = free_port(), free_port()
+    project = isolated_project(log_path.parent)
+    backend_url = f"http://127.0.0.1:{backend_port}"
+    env = {
+        **os.environ,
+        **REFLEX_ENV,
+        "DATABASE_URL": database_url,
+        "REFLEX_API_URL": backend_url,
+        "ALLOWED_ORIGINS": f"http://127.0.0.1:{site_port}",
+        **(extra_env or {}),
+    }
+    export = ["make", "--assume-old=setup", "export", f"VENV={BIN.parent}"]
+    with log_path.with_suffix(".export.log").open("wb") as export_log:
+        subprocess.run(export, cwd=project, env=env, stdout=export_log, check=True, timeout=900)
+    site = _start_process(
+        [
+            str(BIN / "python"),
+            "-m",
+            "tests.support.static_site",
+            str(project / ".web" / "build" / "client"),
+            str(site_port),
+        ],
+        PROJECT_ROOT,
+        env,
+        log_path.with_suffix(".site.log"),
+    )
+    backend_only = [
+        str(BIN / "reflex"),
+        "run",
+        "--env",
+        "prod",
+        "--backend-only",
+        "--backend-host",
+        "127.0.0.1",
+        "--backend-port",
+        str(backend_port),
+    ]
+    process = _start_process(backend_only, project, env, log_path)
+    server = AppServer(
+        process, f"http://127.0.0.1:{site_port}", log_path, database_url, project, backend_url
+    )
+    try:
+        wait_until_serving(server, timeout=300)
+    except BaseException:
+        server.stop()
+        site.kill()
+        site.wait(timeout=10)
+        raise
+    return server, site
