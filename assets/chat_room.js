@@ -37,6 +37,36 @@ function lengthNote(text, maxLength, countFrom) {
   return { note: `${count}: a message can be at most ${limit} characters.`, over: true };
 }
 
+// "Today", "Yesterday", else "Monday, 30 November", with the year when it is not this one.
+export function dayLabel(date, now = new Date()) {
+  const startOfDay = (moment) => new Date(moment.getFullYear(), moment.getMonth(), moment.getDate());
+  const daysAgo = Math.round((startOfDay(now) - startOfDay(date)) / 86_400_000);
+  if (daysAgo === 0) return "Today";
+  if (daysAgo === 1) return "Yesterday";
+  const weekday = date.toLocaleDateString("en-GB", { weekday: "long" });
+  const dayAndMonth = date.toLocaleDateString("en-GB", { day: "numeric", month: "long" });
+  const year = date.getFullYear() === now.getFullYear() ? "" : ` ${date.getFullYear()}`;
+  return `${weekday}, ${dayAndMonth}${year}`;
+}
+
+// The first row of each local day gets `data-day` (its separator, drawn by CSS); the others
+// lose it. Derived from the rows as they stand, so it stays right whatever was prepended,
+// appended or deleted.
+function markDays(list) {
+  const now = new Date();
+  let previousDay = "";
+  for (const row of list.children) {
+    const sentAt = new Date(row.dataset.at);
+    const day = sentAt.toDateString();
+    if (day !== previousDay) {
+      row.dataset.day = dayLabel(sentAt, now);
+    } else {
+      delete row.dataset.day;
+    }
+    previousDay = day;
+  }
+}
+
 function attach({
   scrollerId,
   listId,
@@ -83,6 +113,7 @@ function attach({
   };
 
   const onMutation = () => {
+    markDays(list);
     const first = list.firstElementChild;
     const last = list.lastElementChild;
     const kept = (node) => node !== null && list.contains(node);
@@ -224,6 +255,7 @@ function attach({
   };
   document.addEventListener("keydown", onEscape);
 
+  markDays(list);
   scrollToBottom(scroller);
   remember();
   return () => {
@@ -238,6 +270,41 @@ function attach({
     composer?.form?.removeEventListener("submit", refuseTooLong, true);
     document.removeEventListener("keydown", onEscape);
   };
+}
+
+/**
+ * The tab's title follows the room shown, and the composer takes the focus each time a
+ * room opens (not on a touch screen, where focusing would open the keyboard over it).
+ * @param {object} options The page title, the open room's id and the composer's id.
+ */
+export function useOpenedRoom({ title, roomId, composerId }) {
+  useEffect(() => {
+    if (title) document.title = title;
+  }, [title]);
+  useEffect(() => {
+    if (roomId === null || window.matchMedia("(pointer: coarse)").matches) return;
+    document.getElementById(composerId)?.focus();
+  }, [roomId]);
+  return "";
+}
+
+/**
+ * What a markdown image shows instead of the image: "image: alt — host". A message's
+ * images are never fetched by the viewer's browser (that would reveal every reader's
+ * address to the image's host, or make browsers request internal URLs); the reader opens
+ * the link if they choose.
+ * @param {string | undefined} src The image's URL, as react-markdown sanitised it.
+ * @param {string | undefined} alt The image's description.
+ */
+export function imageLinkLabel(src, alt) {
+  let host = "";
+  try {
+    host = new URL(src ?? "", window.location.href).host;
+  } catch {
+    // Not a URL: the label names no host.
+  }
+  const name = (alt ?? "").trim() || "untitled";
+  return host ? `image: ${name} — ${host}` : `image: ${name}`;
 }
 
 /**

@@ -10,7 +10,11 @@ from stream_chat.state.messages import MessagesState
 from stream_chat.state.rooms import RoomsState
 from stream_chat.state.session import SessionState
 
-app = rx.App(backend_exception_handler=answer_unexpected_error)
+# Toasts at the top: at the bottom right they covered the composer's Send button.
+app = rx.App(
+    backend_exception_handler=answer_unexpected_error,
+    toaster=rx.toast.provider(position="top-center"),
+)
 app.register_lifespan_task(collector.settle_heap)
 app.register_lifespan_task(assistant.sweep_abandoned_replies)
 

@@ -3,7 +3,9 @@
 import reflex as rx
 
 
-def notice(icon: str, title: str, body: str, action: rx.Component | None = None) -> rx.Component:
+def notice(
+    icon: str, title: str | rx.Var[str], body: str, action: rx.Component | None = None
+) -> rx.Component:
     return rx.center(
         rx.vstack(
             rx.icon(icon, size=40, color=rx.color("gray", 9)),

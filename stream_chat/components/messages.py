@@ -10,6 +10,7 @@ from reflex_base.utils.imports import ImportVar
 
 from stream_chat.assistant import HOW_TO_ENABLE
 from stream_chat.chat import MAX_MESSAGE_LENGTH
+from stream_chat.components.empty_states import notice
 from stream_chat.state.messages import MESSAGES, MessagesState
 
 CHAT_ROOM_MODULE = rx.asset("chat_room.js").importable_path
@@ -51,6 +52,26 @@ def _chat_room_behaviour() -> Var:
     )
 
 
+def _opened_room_behaviour() -> Var:
+    """Mounts `useOpenedRoom`: the tab's title and the composer's focus follow the room."""
+    title, room_id = MessagesState.page_title, MessagesState.current_room_id
+    return Var(
+        _js_expr="openedRoomBehaviour",
+        _var_type=str,
+        _var_data=VarData.merge(
+            title._get_all_var_data(),
+            room_id._get_all_var_data(),
+            VarData(
+                imports={CHAT_ROOM_MODULE: [ImportVar(tag="useOpenedRoom")]},
+                hooks={
+                    "const openedRoomBehaviour = useOpenedRoom({title: "
+                    f"{title!s}, roomId: {room_id!s}, composerId: {COMPOSER_ID!r}}});": None
+                },
+            ),
+        ),
+    )
+
+
 @rx.memo
 def message_row(message: rx.Var[dict[str, Any]], mine: rx.Var[bool]) -> rx.Component:
     message_id = message["id"].to(int)
@@ -58,7 +79,13 @@ def message_row(message: rx.Var[dict[str, Any]], mine: rx.Var[bool]) -> rx.Compo
         rx.hstack(
             rx.text(message["sender_name"].to(str), weight="bold", size="2"),
             rx.moment(
-                message["inserted_at"].to(str), format="HH:mm", size="1", color=rx.color("gray", 10)
+                message["inserted_at"].to(str),
+                format="HH:mm",
+                with_title=True,
+                title_format="dddd, D MMMM YYYY, HH:mm:ss",
+                size="1",
+                color=rx.color("gray", 10),
+                class_name="sent-at",
             ),
             rx.cond(
                 message["edited"].to(bool),
@@ -76,13 +103,15 @@ def message_row(message: rx.Var[dict[str, Any]], mine: rx.Var[bool]) -> rx.Compo
             rx.markdown(
                 displayed_content(message),
                 use_raw=False,
-                component_map={"pre": code_block_with_copy},
+                component_map={"pre": code_block_with_copy, "img": image_as_link},
             ),
             class_name="message-body",
             style={"& p": {"margin": "0.1rem 0"}, "& pre": {"margin": "0.3rem 0"}},
         ),
         rx.cond(message["is_assistant"].to(bool), reply_footer(message)),
         id=message["dom_id"].to(str),
+        # Read by `chat_room.js`, which marks the first message of each day.
+        data_at=message["inserted_at"].to(str),
         data_mine=rx.cond(mine, "true", "false"),
         data_status=message["status"].to(str),
         # Screen readers wait for a reply being written instead of reading every token.
@@ -90,13 +119,86 @@ def message_row(message: rx.Var[dict[str, Any]], mine: rx.Var[bool]) -> rx.Compo
         class_name="message-row",
         padding="0.35rem 1rem",
         list_style="none",
-        _hover={"background_color": rx.color("gray", 2), "& .message-actions": {"opacity": 1}},
-        style={"&:focus-within .message-actions": {"opacity": 1}},
+        # Hidden actions are `visibility: hidden`, not transparent: a transparent button still
+        # takes a Tab stop, two per message on the way to the composer.
+        _hover={
+            "background_color": rx.color("gray", 2),
+            "& .message-actions": {"visibility": "visible"},
+        },
+        style={
+            "&:focus-within .message-actions": {"visibility": "visible"},
+            "&[data-day]::before": DAY_SEPARATOR,
+        },
     )
 
 
+# The first message of each local day carries its day's name (`data-day`, set in
+# `chat_room.js`), shown above it as a separator.
+DAY_SEPARATOR = {
+    "content": "attr(data-day)",
+    "display": "block",
+    "margin": "0.6rem 0 0.4rem",
+    "padding_bottom": "0.2rem",
+    "border_bottom": f"1px solid {rx.color('gray', 5)}",
+    "color": rx.color("gray", 11),
+    "font_size": "0.75rem",
+    "font_weight": "600",
+    "text_align": "center",
+}
+
+
 def code_block_with_copy(value: object, **props: Any) -> rx.Component:
-    return rx.code_block(value, can_copy=True, margin_y="0.5em", wrap_long_lines=True, **props)
+    return rx.code_block(
+        value,
+        can_copy=True,
+        copy_button=copy_code_button(value),
+        margin_y="0.5em",
+        wrap_long_lines=True,
+        **props,
+    )
+
+
+def copy_code_button(code: object) -> rx.Component:
+    """A light ghost icon in the block's corner (Reflex's default is a solid square)."""
+    return rx.icon_button(
+        rx.icon("copy", size=14),
+        on_click=rx.set_clipboard(code),
+        type="button",
+        variant="ghost",
+        color_scheme="gray",
+        size="1",
+        aria_label="Copy code",
+        title="Copy code",
+        class_name="copy-code",
+        position="absolute",
+        top="0.5em",
+        right="0.5em",
+    )
+
+
+# The props react-markdown gives an `img` in a component map function.
+IMAGE_SRC = Var(_js_expr="props.src", _var_type=str)
+IMAGE_LABEL = Var(
+    _js_expr="imageLinkLabel(props.src, props.alt)",
+    _var_type=str,
+    _var_data=VarData(imports={CHAT_ROOM_MODULE: [ImportVar(tag="imageLinkLabel")]}),
+)
+
+
+def image_as_link(_alt_children: object) -> rx.Component:
+    """An image in a message is a link the reader may open, never fetched on its own."""
+    return rx.el.a(
+        rx.icon("image", size=14),
+        IMAGE_LABEL,
+        href=IMAGE_SRC,
+        target="_blank",
+        rel="noopener noreferrer nofollow",
+        class_name="image-link",
+        display="inline-flex",
+        align_items="center",
+        gap="0.25rem",
+        color=rx.color("accent", 11),
+    )
 
 
 def is_being_written(message: Var) -> Var[bool]:
@@ -214,7 +316,7 @@ def message_actions(message_id: Var[int]) -> rx.Component:
             aria_label="Delete",
         ),
         class_name="message-actions",
-        opacity="0",
+        visibility="hidden",
         spacing="1",
     )
 
@@ -224,12 +326,17 @@ def history_start() -> rx.Component:
     return rx.box(
         rx.cond(
             MessagesState.at_start,
-            rx.text(
-                "This is the start of #",
-                MessagesState.room_name,
-                size="2",
-                color=rx.color("gray", 10),
-                id="start-of-room",
+            # An empty room says it once, in its empty state.
+            rx.cond(
+                MessagesState.stream_is_empty(MESSAGES),
+                rx.fragment(),
+                rx.text(
+                    "This is the start of #",
+                    MessagesState.room_name,
+                    size="2",
+                    color=rx.color("gray", 10),
+                    id="start-of-room",
+                ),
             ),
             rx.spinner(size="1"),
         ),
@@ -242,9 +349,12 @@ def history_start() -> rx.Component:
 
 
 def empty_room() -> rx.Component:
-    return rx.center(
-        rx.text("No messages yet. Say hello!", color=rx.color("gray", 10)),
-        padding="2rem",
+    return rx.box(
+        notice(
+            "message-circle",
+            "This is the start of #" + MessagesState.room_name,
+            "No messages yet. Say hello!",
+        ),
         id="empty-room",
     )
 
@@ -272,6 +382,7 @@ def message_list() -> rx.Component:
         ),
         id=SCROLLER_ID,
         data_behaviour=_chat_room_behaviour(),
+        data_opened_room=_opened_room_behaviour(),
         flex="1",
         min_height="0",
         overflow_y="auto",
@@ -337,16 +448,28 @@ def composer() -> rx.Component:
                 align="end",
                 width="100%",
             ),
+            # Keyboard hints: not on a phone's narrow screen, where they took four lines.
             rx.text(
                 "Enter sends · Shift+Enter adds a line · ↑ edits your last message · "
                 "@assistant asks the assistant · Esc stops its reply",
                 size="1",
                 color=rx.color("gray", 9),
+                display=["none", "block"],
+                id="composer-hints",
             ),
             rx.cond(
                 ~MessagesState.assistant_available,
                 rx.text(
-                    HOW_TO_ENABLE, size="1", color=rx.color("amber", 11), id="assistant-unavailable"
+                    HOW_TO_ENABLE,
+                    size="1",
+                    color=rx.color("amber", 11),
+                    id="assistant-unavailable",
+                    title=HOW_TO_ENABLE,
+                    # One line on a narrow screen; the whole note is its title.
+                    white_space=["nowrap", "normal"],
+                    overflow="hidden",
+                    text_overflow="ellipsis",
+                    max_width="100%",
                 ),
             ),
             spacing="1",

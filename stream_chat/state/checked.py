@@ -31,6 +31,7 @@ from pydantic import TypeAdapter, ValidationError
 from reflex.event import EventHandler, EventSpec
 from reflex.state import _override_base_method
 
+from stream_chat.state.toasts import error_toast
 from stream_chat.text import clean_text, has_unsafe
 
 log = logging.getLogger(__name__)
@@ -88,13 +89,13 @@ def checked(fn: Callable[..., Any]) -> Callable[..., Any]:
         try:
             bound = signature.bind(state, *args, **kwargs)
         except TypeError:
-            return rx.toast.error(f"{NOT_UNDERSTOOD}.")
+            return error_toast(f"{NOT_UNDERSTOOD}.")
         values = {}
         for name, value in list(bound.arguments.items())[1:]:
             try:
                 values[name] = clean_strings(adapters[name].validate_python(value))
             except ValidationError as error:
-                return rx.toast.error(refusal(error, name))
+                return error_toast(refusal(error, name))
         return values
 
     if inspect.iscoroutinefunction(fn):

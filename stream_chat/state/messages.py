@@ -22,6 +22,7 @@ from stream_chat.state.room_feed import (
     room_feeds,
 )
 from stream_chat.state.rooms import RoomsState
+from stream_chat.state.toasts import error_toast, info_toast
 from stream_chat.streams import StreamSpec
 from stream_chat.streams.binding import StreamsState
 
@@ -185,11 +186,11 @@ class MessagesState(StreamsState, RoomsState):
         if not assistant.mentions_assistant(content):
             return clear
         if not assistant.config().available:
-            return [clear, rx.toast.info(assistant.HOW_TO_ENABLE)]
+            return [clear, info_toast(assistant.HOW_TO_ENABLE)]
         try:
             reply = assistant.request_reply(question)
         except chat.ChatError as error:
-            return [clear, rx.toast.error(str(error))]
+            return [clear, error_toast(str(error))]
         return [clear, MessagesState.run_assistant(reply.id)]
 
     @rx.event(background=True)
@@ -201,7 +202,7 @@ class MessagesState(StreamsState, RoomsState):
         try:
             await assistant.run_reply(reply_id, *actor)
         except chat.ChatError as error:
-            return rx.toast.error(str(error))
+            return error_toast(str(error))
         return None
 
     @rx.event
@@ -211,7 +212,7 @@ class MessagesState(StreamsState, RoomsState):
         try:
             chat.request_stop(reply_id, *actor)
         except chat.ChatError as error:
-            return rx.toast.error(str(error))
+            return error_toast(str(error))
         return None
 
     @rx.event
@@ -231,7 +232,7 @@ class MessagesState(StreamsState, RoomsState):
         try:
             assistant.retry_reply(reply_id, *actor)
         except chat.ChatError as error:
-            return rx.toast.error(str(error))
+            return error_toast(str(error))
         return MessagesState.run_assistant(reply_id)
 
     @rx.event
@@ -242,7 +243,7 @@ class MessagesState(StreamsState, RoomsState):
         try:
             message = chat.editable_message(message_id, user_id, room_id=room_id)
         except chat.ChatError as error:
-            return rx.toast.error(str(error))
+            return error_toast(str(error))
         self.editing_id, self.edit_draft, self.edit_error = message.id, message.content, ""
         return None
 
@@ -305,5 +306,5 @@ class MessagesState(StreamsState, RoomsState):
         try:
             chat.delete_message(message_id, user_id, room_id=room_id)
         except chat.ChatError as error:
-            return rx.toast.error(str(error))
+            return error_toast(str(error))
         return None

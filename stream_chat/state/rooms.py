@@ -7,6 +7,8 @@ import reflex as rx
 from stream_chat import chat
 from stream_chat.state.session import SessionState
 
+APP_NAME = "StreamChat"
+
 
 @dataclass
 class RoomLink:
@@ -23,6 +25,11 @@ class RoomsState(SessionState):
     room_description: str = ""
     room_missing: bool = False
     room_menu_open: bool = False
+
+    @rx.var
+    def page_title(self) -> str:
+        """The browser tab's title on a room page, derived here only."""
+        return f"#{self.room_name} · {APP_NAME}" if self.room_name else APP_NAME
 
     @rx.event
     def set_room_menu_open(self, is_open: bool) -> None:

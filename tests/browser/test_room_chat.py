@@ -3,6 +3,7 @@
 import re
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
@@ -31,8 +32,10 @@ def long_room(app_server: AppServer) -> int:
     return room.id
 
 
-def open_as(browser: Browser, server: AppServer, email: str, path: str) -> Page:
-    context = browser.new_context(viewport={"width": 1100, "height": 700})
+def open_as(
+    browser: Browser, server: AppServer, email: str, path: str, **context_options: Any
+) -> Page:
+    context = browser.new_context(**{"viewport": {"width": 1100, "height": 700}, **context_options})
     context.set_default_timeout(20_000)
     page = context.new_page()
     page.goto(f"{server.base_url}/login?next={path}")
