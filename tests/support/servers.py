@@ -158,7 +158,9 @@ def start_dev_app(log_path: Path, extra_env: dict[str, str] | None = None) -> Ap
         "REFLEX_API_URL": f"http://127.0.0.1:{backend_port}",
         **(extra_env or {}),
     }
-    env.pop("DATABASE_URL", None)
+    # Only the copy's Makefile may configure the run (an outer `make test` exports its own).
+    for inherited in ("DATABASE_URL", "STREAM_CHAT_DATA_DIR", "REFLEX_HOT_RELOAD_OVERRIDE_PATHS"):
+        env.pop(inherited, None)
     command = ["make", "--assume-old=setup", "run", f"VENV={BIN.parent}"]
     process = _start_process(command, project, env, log_path)
     server = AppServer(
