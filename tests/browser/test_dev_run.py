@@ -6,10 +6,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, expect
+from playwright.sync_api import Browser, Page, expect
 
 from tests.browser.conftest import model_env
-from tests.browser.test_room_chat import open_as, row_with, send
+from tests.browser.test_room_chat import PASSWORD, row_with, send
 from tests.support.fake_openai import FakeOpenAI, Stream
 from tests.support.servers import AppServer, process_group_pids, start_dev_app
 
@@ -26,6 +26,19 @@ def dev_server(
     server = start_dev_app(workdir / "make-run.log", extra_env=model_env(fake_model))
     yield server
     server.stop()
+
+
+def open_room_in_dev(browser: Browser, server: AppServer, email: str, path: str) -> Page:
+    """Logs in like `open_as`, with time for the dev server to build each page on first use."""
+    page = browser.new_context().new_page()
+    page.set_default_timeout(60_000)
+    page.goto(f"{server.base_url}/login?next={path}")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page).to_have_url(f"{server.base_url}{path}", timeout=60_000)
+    expect(page.locator("#message-list li").first).to_be_visible(timeout=60_000)
+    return page
 
 
 def listening_addresses(port: int) -> set[str]:
@@ -52,7 +65,7 @@ def test_make_run_serves_on_loopback_and_never_reloads_on_writes(
     workers = process_group_pids(dev_server.process.pid, "python")
     fake_model.reset()
     fake_model.script(Stream(["Hello ", "from ", "the ", "fake ", "model."]))
-    ada = open_as(browser, dev_server, "ada@streamchat.io", "/rooms/1")
+    ada = open_room_in_dev(browser, dev_server, "ada@streamchat.io", "/rooms/1")
     for text in MESSAGES:
         send(ada, text)
         expect(row_with(ada, text)).to_be_visible()
