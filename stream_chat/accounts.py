@@ -9,6 +9,7 @@ import contextlib
 import hashlib
 import secrets
 import weakref
+from collections.abc import AsyncIterator
 from datetime import timedelta
 
 from argon2 import PasswordHasher
@@ -18,7 +19,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, delete, func, select
 
-from stream_chat import repo, throttle
+from stream_chat import pubsub, repo, throttle
 from stream_chat.models import User, UserToken, utcnow
 from stream_chat.text import clean_text, has_unsafe
 
@@ -27,6 +28,10 @@ MIN_PASSWORD_LENGTH = 12
 MAX_PASSWORD_LENGTH = 256
 SESSION_VALIDITY = timedelta(days=60)
 SESSION_CONTEXT = "session"
+# A login ticket carries a verified login from the page's event handler to the HTTP route
+# that sets the HttpOnly session cookie: one use, within a minute.
+LOGIN_TICKET_CONTEXT = "login"
+LOGIN_TICKET_VALIDITY = timedelta(seconds=60)
 
 _hasher = PasswordHasher()
 # Verified against when the email is unknown, so that a miss costs as much time as a wrong
@@ -193,11 +198,44 @@ def _digest(token: str) -> str:
 
 
 def create_session_token(user: User) -> str:
+    return _create_token(user, SESSION_CONTEXT)
+
+
+def _create_token(user: User, context: str) -> str:
     token = secrets.token_urlsafe(32)
     with repo.session() as db:
-        db.add(UserToken(user_id=user.id, token_hash=_digest(token), context=SESSION_CONTEXT))  # type: ignore[arg-type]
+        db.add(UserToken(user_id=user.id, token_hash=_digest(token), context=context))  # type: ignore[arg-type]
         db.commit()
     return token
+
+
+def create_login_ticket(user: User) -> str:
+    """A one-use ticket for `user`, to be swapped for a session token by `redeem_login_ticket`
+    within `LOGIN_TICKET_VALIDITY`. Only for a user that `authenticate` (or registration)
+    has just vouched for."""
+    return _create_token(user, LOGIN_TICKET_CONTEXT)
+
+
+def redeem_login_ticket(ticket: str | None) -> str | None:
+    """A new session token for the ticket's user, or None (unknown, used or stale ticket).
+    The ticket is spent in the same transaction, so it works once."""
+    if not ticket:
+        return None
+    spend = (
+        delete(UserToken)
+        .where(
+            col(UserToken.token_hash) == _digest(ticket),
+            col(UserToken.context) == LOGIN_TICKET_CONTEXT,
+        )
+        .returning(col(UserToken.user_id), col(UserToken.inserted_at))
+    )
+    with repo.session() as db:
+        spent = db.exec(spend).first()  # type: ignore[call-overload]
+        db.commit()
+    if spent is None or spent.inserted_at <= utcnow() - LOGIN_TICKET_VALIDITY:
+        return None
+    user = get_user(spent.user_id)
+    return create_session_token(user) if user is not None else None
 
 
 def get_user_by_session_token(token: str | None) -> User | None:
@@ -232,9 +270,28 @@ def session_user_id(token: str | None) -> int | None:
 
 
 def delete_session_token(token: str | None) -> None:
-    """Log out: the token stops working everywhere at once."""
+    """Log out: the token stops working everywhere at once, and every tab of the session,
+    on every worker, is told (`subscribe_session`)."""
     if not token:
         return
     with repo.session() as db:
         db.exec(delete(UserToken).where(col(UserToken.token_hash) == _digest(token)))  # type: ignore[call-overload]
         db.commit()
+    pubsub.broker().publish(session_topic(session_key(token)), {"kind": "revoked"})
+
+
+def session_key(token: str) -> str:
+    """What names a session outside the cookie (its topic, a worker's list of its tabs):
+    the token's digest, never the token."""
+    return _digest(token)
+
+
+def session_topic(key: str) -> str:
+    return f"session:{key}"
+
+
+@contextlib.asynccontextmanager
+async def subscribe_session(key: str) -> AsyncIterator[pubsub.Subscription]:
+    """The session's events from now on: `{"kind": "revoked"}` when it is logged out."""
+    async with pubsub.broker().subscribe(session_topic(key)) as subscription:
+        yield subscription

@@ -5,15 +5,18 @@ import reflex as rx
 from stream_chat import assistant, collector, settings
 from stream_chat.pages.auth import login_page, register_page
 from stream_chat.pages.rooms import room_page, rooms_index_page
+from stream_chat.session_routes import session_api
 from stream_chat.state.checked import answer_unexpected_error
 from stream_chat.state.messages import MessagesState
 from stream_chat.state.rooms import RoomsState
 from stream_chat.state.session import SessionState
 
-# Toasts at the top: at the bottom right they covered the composer's Send button.
+# Toasts at the top: at the bottom right they covered the composer's Send button. The session
+# cookie is HttpOnly: set and cleared by the session routes, not by page scripts.
 app = rx.App(
     backend_exception_handler=answer_unexpected_error,
     toaster=rx.toast.provider(position="top-center"),
+    api_transformer=session_api,
 )
 app.register_lifespan_task(collector.settle_heap)
 app.register_lifespan_task(assistant.sweep_abandoned_replies)

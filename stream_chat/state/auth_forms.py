@@ -22,8 +22,7 @@ class LoginFormState(SessionState):
             self.error = "That email and password do not match an account."
             return None
         self.error = ""
-        self._start_session(user)
-        return rx.redirect(self._return_path())
+        return self._hand_over_session(user, self._return_path())
 
 
 class RegisterFormState(SessionState):
@@ -41,5 +40,4 @@ class RegisterFormState(SessionState):
             self.password_error = error.errors.get("password", "")
             return None
         self.email_error = self.password_error = ""
-        self._start_session(user)
-        return rx.redirect("/rooms")
+        return self._hand_over_session(user, "/rooms")

@@ -11,7 +11,7 @@ from typing import ClassVar
 
 import reflex as rx
 
-from stream_chat import assistant, chat
+from stream_chat import accounts, assistant, chat
 from stream_chat.models import Message
 from stream_chat.state.room_feed import (
     MESSAGES,
@@ -153,7 +153,8 @@ class MessagesState(StreamsState, RoomsState):
             me = self._follower = secrets.token_hex(6)
             sid = self.router.session.session_id
             state_name = self.get_full_name()
-        async with joined(room_id, state_name, sid, me) as (feed, superseded):
+            session_key = accounts.session_key(self._session_token())
+        async with joined(room_id, state_name, sid, me, session_key) as (feed, superseded):
             async with self:
                 if self._follower != me:
                     return

@@ -25,7 +25,7 @@ from reflex.event import Event
 from reflex.state import StateUpdate
 from reflex_base.constants.state import FIELD_MARKER
 
-from stream_chat import assistant, chat
+from stream_chat import accounts, assistant, chat
 from stream_chat.streams import StreamRecorder, StreamSpec, channel_batch
 from stream_chat.streams.binding import BATCHES_VAR
 
@@ -193,12 +193,77 @@ class RoomFeed:
         return StateUpdate(delta={self._state_name: {BATCHES_VAR + FIELD_MARKER: batches}})
 
 
+# What a tab of a revoked session is sent, outside its state (as a room's batches are).
+_TO_LOGIN = Event(
+    name="_redirect",
+    payload={"path": "/login", "external": False, "replace": True, "popup": False},
+)
+
+
+class SessionFeed:
+    """One session's events on this worker, for its tabs here (on any page that follows).
+
+    When the session is revoked (a log out in any tab, on any worker), each of its tabs here
+    is sent to /login at once and its follower is stopped, which takes it out of its room's
+    feed: it receives nothing more, and every later event of it is refused by the session
+    check. Same shape as a room feed: one subscription per worker, one task."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        self.sids: set[str] = set()
+        self._subscribed = asyncio.Event()
+        self._task = asyncio.ensure_future(self._run())
+
+    async def ready(self) -> None:
+        await self._subscribed.wait()
+
+    def close(self) -> None:
+        self._task.cancel()
+
+    async def _run(self) -> None:
+        async with accounts.subscribe_session(self.key) as subscription:
+            self._subscribed.set()
+            while True:
+                event = await subscription.next()
+                if event.get("kind") == "revoked":
+                    await self._cut_off()
+
+    async def _cut_off(self) -> None:
+        sio, namespace = _socket_server()
+        for sid in sorted(self.sids):
+            room_feeds.end_tab(sid)
+            await sio.emit("event", StateUpdate(events=[_TO_LOGIN]), to=sid, namespace=namespace)
+
+
 class RoomFeeds:
-    """This worker's feeds, one per room that has an open tab here."""
+    """This worker's feeds: one per room that has an open tab here, one per session that
+    has one; and the follower of each tab."""
 
     def __init__(self) -> None:
         self._feeds: dict[int, RoomFeed] = {}
+        self._sessions: dict[str, SessionFeed] = {}
         self._tabs: dict[str, tuple[str, asyncio.Event]] = {}
+
+    async def join_session(self, key: str, sid: str) -> None:
+        feed = self._sessions.get(key)
+        if feed is None:
+            feed = self._sessions[key] = SessionFeed(key)
+        feed.sids.add(sid)
+        await feed.ready()
+
+    def leave_session(self, key: str, sid: str) -> None:
+        feed = self._sessions.get(key)
+        if feed is None:
+            return
+        feed.sids.discard(sid)
+        if not feed.sids:
+            del self._sessions[key]
+            feed.close()
+
+    def end_tab(self, sid: str) -> None:
+        """Stops the tab's follower (it leaves its feeds on the way out)."""
+        if sid in self._tabs:
+            self._tabs[sid][1].set()
 
     async def join(self, room_id: int, state_name: str, sid: str, owner: str) -> RoomFeed:
         feed = self._feeds.get(room_id)
@@ -245,15 +310,28 @@ def _socket_server() -> tuple[Any, str]:
 
 
 @contextlib.asynccontextmanager
-async def joined(
-    room_id: int, state_name: str, sid: str, owner: str
-) -> AsyncIterator[tuple[RoomFeed, asyncio.Event]]:
-    """A tab's membership of the room's feed, for as long as its follower runs; with the
-    event that tells the follower a newer one took over the tab."""
+async def following_session(session_key: str, sid: str, owner: str) -> AsyncIterator[asyncio.Event]:
+    """A tab's follower, made the tab's only one and a member of its session's feed for as
+    long as it runs; with the event that tells it to stop (a newer follower took over the
+    tab, or the session was revoked)."""
     superseded = room_feeds.claim_tab(sid, owner)
     try:
-        feed = await room_feeds.join(room_id, state_name, sid, owner)
-        yield feed, superseded
+        await room_feeds.join_session(session_key, sid)
+        yield superseded
     finally:
-        room_feeds.leave(room_id, sid, owner)
+        room_feeds.leave_session(session_key, sid)
         room_feeds.release_tab(sid, owner)
+
+
+@contextlib.asynccontextmanager
+async def joined(
+    room_id: int, state_name: str, sid: str, owner: str, session_key: str
+) -> AsyncIterator[tuple[RoomFeed, asyncio.Event]]:
+    """A tab's membership of the room's feed (and its session's), for as long as its
+    follower runs; with the event that tells the follower to stop."""
+    async with following_session(session_key, sid, owner) as superseded:
+        try:
+            feed = await room_feeds.join(room_id, state_name, sid, owner)
+            yield feed, superseded
+        finally:
+            room_feeds.leave(room_id, sid, owner)

@@ -1,10 +1,12 @@
 """The rooms pages: the sidebar's room list and the room being shown."""
 
+import secrets
 from dataclasses import dataclass
 
 import reflex as rx
 
-from stream_chat import chat
+from stream_chat import accounts, chat
+from stream_chat.state.room_feed import following_session
 from stream_chat.state.session import SessionState
 
 APP_NAME = "StreamChat"
@@ -46,12 +48,26 @@ class RoomsState(SessionState):
         self.room_description = room.description if room else ""
 
     @rx.event
-    def open_index(self) -> None:
+    def open_index(self) -> rx.event.EventSpec | None:
         if self._session_user_id() is None:
-            return
+            return None
         self._load_rooms()
         self._show_room(None)
         self.room_missing = False
+        return RoomsState.follow_session
+
+    @rx.event(background=True)
+    async def follow_session(self) -> None:
+        """on_load of /rooms, which follows no room: the tab still hears its session end
+        (a log out in another tab sends it to /login). Reflex cancels this task when the
+        tab leaves the page; the room page's follower follows the session itself."""
+        async with self:
+            if self._session_user_id() is None:
+                return
+            sid = self.router.session.session_id
+            session_key = accounts.session_key(self._session_token())
+        async with following_session(session_key, sid, secrets.token_hex(6)) as stop:
+            await stop.wait()
 
     def _open_room(self) -> None:
         self._load_rooms()

@@ -1,37 +1,51 @@
-"""Who is logged in on this tab, and the guards of the pages that need someone."""
+"""Who is logged in on this tab, and the guards of the pages that need someone.
 
-from urllib.parse import quote
+The session token is an `HttpOnly` cookie set and cleared by the backend's HTTP routes
+(`stream_chat/session_routes.py`); the server reads it from the `Cookie` header of the
+tab's websocket request, fixed when the socket opened. That is why logging in and out end
+with a top-level form POST to those routes: the page then loads anew, with a new socket.
+"""
+
+import json
+from http.cookies import CookieError, SimpleCookie
+from urllib.parse import urlsplit
 
 import reflex as rx
 
 from stream_chat import accounts
+from stream_chat.session_routes import (
+    END_SESSION_PATH,
+    SESSION_COOKIE,
+    SESSION_PATH,
+    login_path_returning_to,
+    safe_return_path,
+)
 from stream_chat.state.checked import CheckedInput
 from stream_chat.state.naming import ShortNamed
 
-SESSION_COOKIE = "stream_chat_session"
+__all__ = ["SESSION_COOKIE", "SessionState", "login_path_returning_to", "safe_return_path"]
 
-
-def login_path_returning_to(path: str) -> str:
-    return f"/login?next={quote(path.rstrip('/') or '/', safe='/')}"
-
-
-def safe_return_path(candidate: str | None) -> str:
-    """Only same-site paths: `next=//evil.example` must not turn login into an open redirect."""
-    if candidate and candidate.startswith("/") and not candidate.startswith(("//", "/\\")):
-        return candidate
-    return "/rooms"
+# A top-level form submission to the backend: the response's Set-Cookie lands in the browser
+# and its redirect loads the next page. Only JSON-encoded data is put into it.
+_POST_FORM_SCRIPT = """(() => {{
+  const form = document.createElement("form");
+  form.method = "post";
+  form.action = {action};
+  for (const [name, value] of Object.entries({fields})) {{
+    const input = document.createElement("input");
+    input.type = "hidden";
+    input.name = name;
+    input.value = value;
+    form.append(input);
+  }}
+  document.body.append(form);
+  form.submit();
+}})()"""
 
 
 class SessionState(CheckedInput, ShortNamed, rx.State):
     __state_name__ = "session"
 
-    session_token: str = rx.Cookie(
-        "",
-        name=SESSION_COOKIE,
-        path="/",
-        max_age=int(accounts.SESSION_VALIDITY.total_seconds()),
-        same_site="lax",
-    )
     user_name: str = ""
     user_email: str = ""
     _user_id: int | None = None
@@ -53,7 +67,29 @@ class SessionState(CheckedInput, ShortNamed, rx.State):
         self.reset()
 
     def _session_token(self) -> str:
-        return self.session_token
+        """The session cookie of this tab's websocket request (server side only)."""
+        jar: SimpleCookie = SimpleCookie()
+        try:
+            jar.load(self.router.headers.cookie)
+        except CookieError:
+            return ""
+        morsel = jar.get(SESSION_COOKIE)
+        return morsel.value if morsel is not None else ""
+
+    def _post_to_backend(self, path: str, fields: dict[str, str]) -> rx.event.EventSpec:
+        """The page submits `fields` to this backend's `path`, where its socket reached it
+        (the websocket's Host), with the page's scheme: an https page posts to https."""
+        scheme = urlsplit(self.router.headers.origin).scheme or "http"
+        action = f"{scheme}://{self.router.headers.host}{path}"
+        return rx.call_script(
+            _POST_FORM_SCRIPT.format(action=json.dumps(action), fields=json.dumps(fields))
+        )
+
+    def _hand_over_session(self, user: accounts.User, next_path: str) -> rx.event.EventSpec:
+        """After a verified login: the page swaps a one-use ticket for the HttpOnly cookie
+        at the backend, which then loads `next_path`."""
+        ticket = accounts.create_login_ticket(user)
+        return self._post_to_backend(SESSION_PATH, {"ticket": ticket, "next": next_path})
 
     def _session_user_id(self) -> int | None:
         """The logged-in user, checked against the session store on every call: a session
@@ -73,14 +109,10 @@ class SessionState(CheckedInput, ShortNamed, rx.State):
         self._forget()
         return rx.redirect(login_path_returning_to(self.router.url.path), replace=True)
 
-    def _start_session(self, user: accounts.User) -> None:
-        self.session_token = accounts.create_session_token(user)
-        self._remember(user)
-
     @rx.event
     def require_user(self) -> rx.event.EventSpec | None:
         """on_load guard: checks the token on every visit, so a revoked session ends at once."""
-        user = accounts.get_user_by_session_token(self.session_token)
+        user = accounts.get_user_by_session_token(self._session_token())
         if user is None:
             self._forget()
             return rx.redirect(login_path_returning_to(self.router.url.path), replace=True)
@@ -90,7 +122,7 @@ class SessionState(CheckedInput, ShortNamed, rx.State):
     @rx.event
     def redirect_if_logged_in(self) -> rx.event.EventSpec | None:
         """on_load of /login and /register: someone already logged in goes where they meant to."""
-        if accounts.get_user_by_session_token(self.session_token) is not None:
+        if accounts.get_user_by_session_token(self._session_token()) is not None:
             return rx.redirect(self._return_path(), replace=True)
         return None
 
@@ -99,7 +131,7 @@ class SessionState(CheckedInput, ShortNamed, rx.State):
 
     @rx.event
     def log_out(self) -> rx.event.EventSpec:
-        accounts.delete_session_token(self.session_token)
-        self.session_token = ""
+        """The backend route revokes the session (every tab of it goes to /login) and
+        clears the cookie: only an HTTP response can clear an HttpOnly cookie."""
         self._forget()
-        return rx.redirect("/login")
+        return self._post_to_backend(END_SESSION_PATH, {})

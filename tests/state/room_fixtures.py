@@ -6,9 +6,10 @@ database migrated by the real Alembic migrations and an in-process `LocalBroker`
 
 A `Tab` speaks the frontend's protocol (see `tests/support/reflex_client.py`):
 
-* `connect(path)` is the boot event, `State.hydrate_and_load`, carrying the session cookie as
-  a client-storage var, with the page's router data. The app's own on_load table then runs
-  `SessionState.require_user` and `MessagesState.enter_room`, which returns the
+* `connect(path)` is the boot event, `State.hydrate_and_load`, with the page's router data
+  and the session cookie in the socket's request headers (the cookie is HttpOnly). The
+  app's own on_load table then runs `SessionState.require_user` and
+  `MessagesState.enter_room`, which returns the
   `follow_room` background task: the real on_load path, route registered by the real app
   module (`stream_chat/stream_chat.py`), `self.room_id` read from `router_data["query"]`.
 * `navigate(path)` is a client-side navigation: `OnLoadInternalState.on_load_internal` with
@@ -69,7 +70,8 @@ from stream_chat import pubsub, repo
 from stream_chat.models import Message, Room, User
 from stream_chat.state import room_feed
 from stream_chat.state.messages import MESSAGES, MessagesState
-from stream_chat.state.session import SessionState
+from stream_chat.state.rooms import RoomsState
+from stream_chat.state.session import SESSION_COOKIE
 from stream_chat.streams.client_model import BatchOutcome, ClientStream
 
 from .conftest import BATCHES_KEY, _make_state_manager
@@ -77,7 +79,6 @@ from .conftest import BATCHES_KEY, _make_state_manager
 ROOT = Path(__file__).resolve().parents[2]
 QUIET_TIMEOUT = 10.0
 MESSAGES_STATE = MessagesState.get_full_name()
-COOKIE_KEY = f"{SessionState.get_full_name()}.session_token"
 # The socket.io namespace of Reflex's events ("/_event"), where the feeds emit.
 NAMESPACE = get_config().get_event_namespace()
 
@@ -181,7 +182,7 @@ def stored_messages(room_id: int | None = None) -> list[tuple[int, int, int, str
 # --------------------------------------------------------------------------------------------
 
 
-def router_data(path: str, token: str, sid: str) -> dict[str, Any]:
+def router_data(path: str, token: str, sid: str, cookie: str = "") -> dict[str, Any]:
     """What the browser sends for `path`: its URL, the route's params merged into `query`.
 
     `sid` is the tab's socket id: the real server overwrites `router_data["sid"]` with it
@@ -198,7 +199,9 @@ def router_data(path: str, token: str, sid: str) -> dict[str, Any]:
         constants.RouteVar.QUERY: query,
         constants.RouteVar.CLIENT_TOKEN: token,
         constants.RouteVar.SESSION_ID: sid,
-        constants.RouteVar.HEADERS: {},
+        # The websocket request's headers, as the server caches them per socket: the session
+        # cookie reaches the state only this way (it is HttpOnly).
+        constants.RouteVar.HEADERS: {"cookie": cookie} if cookie else {},
         constants.RouteVar.CLIENT_IP: "127.0.0.1",
     }
 
@@ -289,15 +292,19 @@ class Tab:
         return Event(
             name=name,
             payload=dict(payload or {}),
-            router_data=router_data(path, self.token, self.sid),
+            router_data=router_data(path, self.token, self.sid, self.cookie_header),
         )
 
+    @property
+    def cookie_header(self) -> str:
+        return f"{SESSION_COOKIE}={self.session_token}" if self.session_token else ""
+
     async def connect(self, path: str) -> None:
-        """Open `path` in a new tab: the boot event with the session cookie."""
+        """Open `path` in a new tab: the boot event, on a socket whose request carried the
+        session cookie."""
         self.path = path
         name = rx_format.format_event_handler(State.hydrate_and_load)  # type: ignore[arg-type]
-        payload = {"vars": {COOKIE_KEY: self.session_token}} if self.session_token else {}
-        await self.app.enqueue(self, self._event(name, path, payload))
+        await self.app.enqueue(self, self._event(name, path))
 
     async def navigate(self, path: str) -> None:
         """A client-side navigation: the new page's on_load chain."""
@@ -470,26 +477,30 @@ def follower_parked(task: asyncio.Task) -> bool:
     feed, nor in an `async with self` block, which also wait on events and locks)."""
     chain = list(_innermost_awaits(task.get_coro()))
     for outer, inner in itertools.pairwise(chain):
-        if outer.cr_code is FOLLOW_ROOM_CODE:
+        if outer.cr_code in FOLLOWER_CODES:
             return inner.cr_code is EVENT_WAIT_CODE
     return False
 
 
 # The handler itself, not the argument check `CheckedInput` wraps it in.
 FOLLOW_ROOM_CODE = inspect.unwrap(MessagesState.follow_room.fn).__code__  # type: ignore[attr-defined]
+# The /rooms page's follower, which follows the session only.
+FOLLOWER_CODES = (FOLLOW_ROOM_CODE, inspect.unwrap(RoomsState.follow_session.fn).__code__)  # type: ignore[attr-defined]
 EVENT_WAIT_CODE = asyncio.Event.wait.__code__
 
 
 def feed_tasks() -> list[asyncio.Task]:
-    """Every running `RoomFeed._run` task of this loop (closed feeds included until done)."""
+    """Every running `RoomFeed._run` and `SessionFeed._run` task of this loop (closed feeds
+    included until done)."""
     return [
         task
         for task in asyncio.all_tasks()
-        if not task.done() and getattr(task.get_coro(), "cr_code", None) is FEED_RUN_CODE
+        if not task.done() and getattr(task.get_coro(), "cr_code", None) in FEED_RUN_CODES
     ]
 
 
 FEED_RUN_CODE = room_feed.RoomFeed._run.__code__
+FEED_RUN_CODES = (FEED_RUN_CODE, room_feed.SessionFeed._run.__code__)
 
 
 class _FeedErrors(logging.Handler):
@@ -538,12 +549,15 @@ class RoomApp:
         if future.done() and not future.cancelled() and future.exception() is not None:
             raise future.exception()  # type: ignore[misc]
 
-    def follower_tasks(self, token: str | None = None) -> list[asyncio.Task]:
+    def follower_tasks(
+        self, token: str | None = None, handler: str = "follow_room"
+    ) -> list[asyncio.Task]:
+        """The room followers (or, with `handler="follow_session"`, the /rooms page's)."""
         return [
             task
             for task in self.processor._tasks.values()
             if not task.done()
-            and ".follow_room|" in task.get_name()
+            and f".{handler}|" in task.get_name()
             and (token is None or task.get_name().split("|")[2] == token)
         ]
 
@@ -574,18 +588,21 @@ class RoomApp:
         if processor._queue is None or not processor._queue.empty() or processor._token_queues:
             return False
         running = [task for task in processor._tasks.values() if not task.done()]
-        followers = self.follower_tasks()
+        followers = self.follower_tasks() + self.follower_tasks(handler="follow_session")
         if len(running) != len(followers) or not all(map(follower_parked, followers)):
             return False
         feeds = self.feeds().values()
         if any(feed._subscription is None for feed in feeds):
+            return False
+        sessions = room_feed.room_feeds._sessions.values()
+        if not all(feed._subscribed.is_set() for feed in sessions):
             return False
         with self.broker._lock:
             subscriptions = [s for subs in self.broker._subscriptions.values() for s in subs]
         parked = [s for s in subscriptions if s._queue.empty() and s._queue._getters]  # type: ignore[attr-defined]
         # One subscription per open feed (a closed feed's goes once its task has ended),
         # and no other feed task still running.
-        return len(parked) == len(subscriptions) == len(feeds) == len(feed_tasks())
+        return len(parked) == len(subscriptions) == len(feeds) + len(sessions) == len(feed_tasks())
 
     async def quiet(self) -> None:
         """Waits until every event has finished, every follower is parked and every feed has
@@ -645,6 +662,7 @@ async def room_app(
     )
     # The feeds are per worker (module-level); a test starts with none.
     assert room_feed.room_feeds._feeds == {}, "a previous test left room feeds open"
+    assert room_feed.room_feeds._sessions == {}, "a previous test left session feeds open"
     monkeypatch.setattr(room_feed, "_socket_server", lambda: (app.sio, app.sio.namespace))
     feed_errors = _FeedErrors(app.errors)
     logging.getLogger(room_feed.__name__).addHandler(feed_errors)
@@ -663,18 +681,27 @@ async def room_app(
             # Once every follower has gone, so has every feed (and its subscription).
             await asyncio.sleep(0)
             open_feeds = sorted(room_feed.room_feeds._feeds)
-            for feed in room_feed.room_feeds._feeds.values():
+            open_feeds += sorted(room_feed.room_feeds._sessions)  # type: ignore[arg-type]
+            for feed in [
+                *room_feed.room_feeds._feeds.values(),
+                *room_feed.room_feeds._sessions.values(),
+            ]:
                 feed.close()
             room_feed.room_feeds._feeds.clear()
+            room_feed.room_feeds._sessions.clear()
             await asyncio.gather(*feed_tasks(), return_exceptions=True)
             # (A test marked xfail documents a bug; the leak may be that bug's.)
             if request.node.get_closest_marker("xfail") is None:
                 assert open_feeds == [], f"feeds left open after every tab closed: {open_feeds}"
     finally:
         logging.getLogger(room_feed.__name__).removeHandler(feed_errors)
-        for feed in list(room_feed.room_feeds._feeds.values()):
+        for feed in [
+            *room_feed.room_feeds._feeds.values(),
+            *room_feed.room_feeds._sessions.values(),
+        ]:
             feed.close()
         room_feed.room_feeds._feeds.clear()
+        room_feed.room_feeds._sessions.clear()
         if isinstance(state_manager, StateManagerRedis):
             for token in app.tabs:
                 keys = [key async for key in state_manager.redis.scan_iter(match=f"{token}*")]

@@ -702,7 +702,11 @@ async def test_leaving_the_room_closes_the_subscription(room_app: RoomApp, leave
     assert room_feed.room_feeds.get(room.id) is None
     assert room_app.feeds() == {}
     assert room_app.follower_tasks() == []
-    assert [t for t in room_app.processor._tasks.values() if not t.done()] == []
+    # What runs on: /rooms's own follower, of the session only, when the tab went there.
+    assert [t for t in room_app.processor._tasks.values() if not t.done()] == (
+        room_app.follower_tasks(handler="follow_session")
+    )
+    assert len(room_app.follower_tasks(handler="follow_session")) == (leave == "navigate")
 
     mark = a.mark()
     chat.create_message(room.id, bob.id, "nobody is listening")  # type: ignore[arg-type]
@@ -880,6 +884,8 @@ async def test_a_logged_out_tab_gets_no_messages(room_app: RoomApp, others: str)
     bobs = await open_room(room_app, bob, room) if others != "alone" else None
 
     await tab.send(SessionState.log_out)
+    # What the page's POST to /api/session/end then does.
+    accounts.delete_session_token(tab.session_token)
     await tab.navigate("/login")
     assert room_app.follower_tasks(tab.token) == []
     mark = tab.mark()
