@@ -160,3 +160,32 @@ def test_a_form_submitted_before_hydration_keeps_the_password_out_of_the_url(
         assert "password" not in page.url
     finally:
         context.close()
+
+
+def test_the_session_cookie_is_httponly_and_log_out_cuts_off_every_tab(
+    page: Page, app_server: AppServer
+) -> None:
+    base = app_server.base_url
+    page.goto(f"{base}/login?next=/rooms/1")
+    log_in(page)
+    expect(page).to_have_url(f"{base}/rooms/1")
+    [cookie] = [c for c in page.context.cookies() if c["name"] == "stream_chat_session"]
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Lax" and cookie["path"] == "/"
+    assert "stream_chat_session" not in page.evaluate("document.cookie")
+
+    other = page.context.new_page()  # another tab of the same browser: the same session
+    other.goto(f"{base}/rooms/1")
+    expect(other.get_by_role("heading", name=re.compile(r"^# "))).to_be_visible()
+    composer = other.locator("#composer")
+    composer.fill("from the second tab")
+    composer.press("Enter")
+    expect(other.get_by_text("from the second tab")).to_be_visible()
+
+    page.get_by_role("button", name="Log out").click()
+    expect(page).to_have_url(re.compile(r"/login$"))
+    # The other tab is sent to /login at once, without doing anything.
+    expect(other).to_have_url(re.compile(r"/login$"), timeout=5_000)
+    assert [c for c in page.context.cookies() if c["name"] == "stream_chat_session"] == []
+    other.goto(f"{base}/rooms/1")
+    expect(other).to_have_url(f"{base}/login?next=/rooms/1")
+    screenshot(other, "logged-out-tab")
