@@ -1,5 +1,6 @@
 """One production-mode app and one headless Chromium for the browser tests."""
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -71,6 +72,12 @@ def page(browser: Browser) -> Iterator[Page]:
     page = context.new_page()
     yield page
     context.close()
+
+
+def landed_on(base: str, path: str) -> re.Pattern[str]:
+    """`path` after a log in: the page loads anew from the backend's redirect, and the
+    production server's static files add a trailing slash to a page's folder."""
+    return re.compile(rf"^{re.escape(base + path)}/?$")
 
 
 def screenshot(page: Page, name: str) -> Path:

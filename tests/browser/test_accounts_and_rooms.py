@@ -6,19 +6,13 @@ import uuid
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.browser.conftest import screenshot
+from tests.browser.conftest import landed_on, screenshot
 from tests.support.servers import AppServer
 
 pytestmark = pytest.mark.browser
 
 DEMO_EMAIL = "ada@streamchat.io"
 DEMO_PASSWORD = "streamchat-demo"
-
-
-def landed_on(base: str, path: str) -> re.Pattern[str]:
-    """`path` after a log in: the page loads anew from the backend's redirect, and the
-    production server's static files add a trailing slash to a page's folder."""
-    return re.compile(rf"^{re.escape(base + path)}/?$")
 
 
 def log_in(page: Page, email: str = DEMO_EMAIL, password: str = DEMO_PASSWORD) -> None:

@@ -10,6 +10,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from stream_chat import accounts, chat, repo
 from tests.browser.conftest import screenshot
+from tests.browser.test_accounts_and_rooms import landed_on
 from tests.support.servers import AppServer
 
 pytestmark = pytest.mark.browser
@@ -42,7 +43,7 @@ def open_as(
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
-    expect(page).to_have_url(f"{server.base_url}{path}")
+    expect(page).to_have_url(landed_on(server.base_url, path))
     expect(page.locator("#message-list li, #empty-room").first).to_be_visible()
     return page
 
