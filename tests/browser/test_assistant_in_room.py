@@ -68,8 +68,11 @@ def test_stop_cancels_the_request_and_retry_writes_a_new_reply(
     ada, grace = members
     fake_model.script(Stream(WORDS, tokens_per_second=10))
     send(ada, "@assistant a slow answer please")
-    streaming = grace.locator("[data-status=streaming]")
-    expect(streaming.locator(".message-body")).to_contain_text("word1", timeout=10_000)
+    # Grace watches it stream; only Ada, who asked, may stop it.
+    expect(grace.locator("[data-status=streaming] .message-body")).to_contain_text(
+        "word1", timeout=10_000
+    )
+    streaming = ada.locator("[data-status=streaming]")
     streaming.get_by_role("button", name=re.compile("Stop")).click()
     fake_model.wait_for_disconnect(timeout=5)
 
