@@ -67,6 +67,50 @@ function markDays(list) {
   }
 }
 
+// The message list is one Tab stop (a roving tabindex): the row holding it has tabIndex 0,
+// the others -1, and the arrow keys, Home and End move it. A focused row shows its Edit and
+// Delete (hidden ones are no Tab stops), so Tab from a row reaches them.
+const ROW = "li.message-row";
+
+function rovingFocus(list) {
+  let holder = null;
+  const rows = () => [...list.querySelectorAll(ROW)];
+  const hold = (row) => {
+    if (holder && holder !== row) holder.tabIndex = -1;
+    holder = row;
+    if (row) row.tabIndex = 0;
+  };
+  // After any change: the holder stays if it is still there, else the newest row.
+  const refresh = () => {
+    if (!holder || !list.contains(holder)) hold(rows().at(-1) ?? null);
+  };
+  const onFocusIn = (event) => {
+    const row = event.target.closest?.(ROW);
+    if (row) hold(row);
+  };
+  const onKeyDown = (event) => {
+    if (!event.target.matches?.(ROW)) return;
+    const all = rows();
+    const at = all.indexOf(event.target);
+    const next = { ArrowUp: all[at - 1], ArrowDown: all[at + 1], Home: all[0], End: all.at(-1) }[
+      event.key
+    ];
+    if (next === undefined) return;
+    event.preventDefault();
+    next.focus();
+  };
+  list.addEventListener("focusin", onFocusIn);
+  list.addEventListener("keydown", onKeyDown);
+  refresh();
+  return {
+    refresh,
+    detach: () => {
+      list.removeEventListener("focusin", onFocusIn);
+      list.removeEventListener("keydown", onKeyDown);
+    },
+  };
+}
+
 function attach({
   scrollerId,
   listId,
@@ -112,8 +156,10 @@ function attach({
     if (pill) pill.hidden = !visible;
   };
 
+  const roving = rovingFocus(list);
   const onMutation = () => {
     markDays(list);
+    roving.refresh();
     const first = list.firstElementChild;
     const last = list.lastElementChild;
     const kept = (node) => node !== null && list.contains(node);
@@ -260,6 +306,7 @@ function attach({
   remember();
   return () => {
     mutations.disconnect();
+    roving.detach();
     statuses.disconnect();
     resizes.disconnect();
     intersections?.disconnect();

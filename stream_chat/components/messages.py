@@ -119,6 +119,9 @@ def message_row(message: rx.Var[dict[str, Any]], mine: rx.Var[bool]) -> rx.Compo
         class_name="message-row",
         padding="0.35rem 1rem",
         list_style="none",
+        # The list is one Tab stop: `chat_room.js` moves it between rows with the arrows.
+        tab_index=-1,
+        _focus_visible={"outline": f"2px solid {rx.color('accent', 8)}", "outline_offset": "-2px"},
         # Hidden actions are `visibility: hidden`, not transparent: a transparent button still
         # takes a Tab stop, two per message on the way to the composer.
         _hover={

@@ -107,6 +107,18 @@ def test_the_tab_title_names_the_room_and_the_composer_has_the_focus(
         page.keyboard.press("Shift+Tab")
         focused = page.evaluate("() => document.activeElement.getAttribute('aria-label')")
         assert focused not in ("Edit", "Delete")
+        # The list is that one Tab stop: its newest message; the arrows move between
+        # messages, and Tab from one reaches its own Edit, then Delete.
+        rows = page.locator("#message-list li")
+        expect(rows.last).to_be_focused()
+        page.keyboard.press("ArrowUp")
+        expect(rows.nth(1)).to_be_focused()
+        page.keyboard.press("Home")
+        expect(rows.first).to_be_focused()
+        page.keyboard.press("Tab")
+        expect(rows.first.get_by_role("button", name="Edit")).to_be_focused()
+        page.keyboard.press("Tab")
+        expect(rows.first.get_by_role("button", name="Delete")).to_be_focused()
         page.locator("a:visible", has_text=second_name).first.click()
         expect(page).to_have_title(f"#{second_name} · StreamChat")
         expect(page.locator("#composer")).to_be_focused()
