@@ -92,6 +92,8 @@ class MessageRow(TypedDict):
     error: str
     prompt_tokens: int | None
     completion_tokens: int | None
+    # Who may stop or retry the reply (the server checks again); None for people's messages.
+    requested_by_id: int | None
 
 
 class MessageEvent(TypedDict):
@@ -149,6 +151,7 @@ def message_row(message: Message) -> MessageRow:
         "error": message.error or "",
         "prompt_tokens": message.prompt_tokens,
         "completion_tokens": message.completion_tokens,
+        "requested_by_id": message.requested_by_id,
     }
 
 

@@ -204,6 +204,11 @@ def image_as_link(_alt_children: object) -> rx.Component:
     )
 
 
+def asked_by_me(message: Var) -> Var[bool]:
+    """Stop and Retry are the asker's (the context refuses anyone else)."""
+    return message["requested_by_id"].to(int) == MessagesState.user_id
+
+
 def is_being_written(message: Var) -> Var[bool]:
     status = message["status"].to(str)
     return (status == "queued") | (status == "thinking") | (status == "streaming")
@@ -245,7 +250,7 @@ def reply_status(message: Var) -> rx.Component:
             rx.fragment(),
         ),
         rx.cond(
-            is_being_written(message),
+            is_being_written(message) & asked_by_me(message),
             rx.button(
                 rx.icon("square", size=12),
                 "Stop",
@@ -276,7 +281,7 @@ def reply_footer(message: Var) -> rx.Component:
             ),
         ),
         rx.cond(
-            failed,
+            failed & asked_by_me(message),
             rx.button(
                 rx.icon("rotate-ccw", size=12),
                 "Retry",

@@ -72,6 +72,7 @@ def test_stop_cancels_the_request_and_retry_writes_a_new_reply(
     expect(grace.locator("[data-status=streaming] .message-body")).to_contain_text(
         "word1", timeout=10_000
     )
+    expect(grace.locator("[data-status=streaming] .stop-reply")).to_have_count(0)
     streaming = ada.locator("[data-status=streaming]")
     streaming.get_by_role("button", name=re.compile("Stop")).click()
     fake_model.wait_for_disconnect(timeout=5)
@@ -81,6 +82,10 @@ def test_stop_cancels_the_request_and_retry_writes_a_new_reply(
     kept = stopped.locator(".message-body").inner_text()
     assert kept.startswith("word0") and "word59" not in kept, "the partial reply is kept"
     screenshot(ada, "assistant-stopped")
+    expect(grace.locator("[data-status=stopped]").last.locator(".reply-status")).to_have_text(
+        "stopped"
+    )
+    expect(grace.locator("[data-status=stopped] .retry-reply")).to_have_count(0)
 
     fake_model.script(Stream(["fresh ", "answer"]))
     stopped.get_by_role("button", name="Retry").click()
