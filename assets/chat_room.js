@@ -111,6 +111,30 @@ function rovingFocus(list) {
   };
 }
 
+// A code block's copy button copies the block's text and says "Copied" for a moment.
+const COPIED_FOR_MS = 1500;
+
+async function copyCode(button) {
+  const code = button.parentElement?.querySelector("code");
+  if (!code) return;
+  const say = (label) => {
+    button.setAttribute("aria-label", label);
+    button.title = label;
+  };
+  try {
+    await navigator.clipboard.writeText(code.textContent ?? "");
+  } catch {
+    say("Copying failed");
+    return;
+  }
+  button.dataset.copied = "true";
+  say("Copied");
+  setTimeout(() => {
+    delete button.dataset.copied;
+    say("Copy code");
+  }, COPIED_FOR_MS);
+}
+
 function attach({
   scrollerId,
   listId,
@@ -157,6 +181,11 @@ function attach({
   };
 
   const roving = rovingFocus(list);
+  const onCopyClick = (event) => {
+    const button = event.target.closest?.(".copy-code");
+    if (button) copyCode(button);
+  };
+  list.addEventListener("click", onCopyClick);
   const onMutation = () => {
     markDays(list);
     roving.refresh();
@@ -307,6 +336,7 @@ function attach({
   return () => {
     mutations.disconnect();
     roving.detach();
+    list.removeEventListener("click", onCopyClick);
     statuses.disconnect();
     resizes.disconnect();
     intersections?.disconnect();

@@ -106,7 +106,7 @@ def message_row(message: rx.Var[dict[str, Any]], mine: rx.Var[bool]) -> rx.Compo
                 component_map={"pre": code_block_with_copy, "img": image_as_link},
             ),
             class_name="message-body",
-            style={"& p": {"margin": "0.1rem 0"}, "& pre": {"margin": "0.3rem 0"}},
+            style={"& p": {"margin": "0.1rem 0"}, "& pre": {"margin": "0.3rem 0"}, **COPY_STYLE},
         ),
         rx.cond(message["is_assistant"].to(bool), reply_footer(message)),
         id=message["dom_id"].to(str),
@@ -150,22 +150,36 @@ DAY_SEPARATOR = {
 }
 
 
+# A code block's copy button shows on hover and focus (always on touch screens, which have
+# no hover), and a check mark once it copied.
+COPY_STYLE = {
+    "& .copy-code": {"opacity": "0", "transition": "opacity 120ms"},
+    "& :hover > .copy-code, & .copy-code:focus-visible, & .copy-code[data-copied=true]": {
+        "opacity": "1"
+    },
+    "@media (hover: none)": {"& .copy-code": {"opacity": "1"}},
+    "& .copied-icon, & .copy-code[data-copied=true] .copy-icon": {"display": "none"},
+    "& .copy-code[data-copied=true] .copied-icon": {"display": "inline"},
+}
+
+
 def code_block_with_copy(value: object, **props: Any) -> rx.Component:
     return rx.code_block(
         value,
         can_copy=True,
-        copy_button=copy_code_button(value),
+        copy_button=copy_code_button(),
         margin_y="0.5em",
         wrap_long_lines=True,
         **props,
     )
 
 
-def copy_code_button(code: object) -> rx.Component:
-    """A light ghost icon in the block's corner (Reflex's default is a solid square)."""
+def copy_code_button() -> rx.Component:
+    """A light ghost icon in the block's corner (Reflex's default is a solid square), shown
+    on hover and focus; `chat_room.js` copies the block's text and says "Copied"."""
     return rx.icon_button(
-        rx.icon("copy", size=14),
-        on_click=rx.set_clipboard(code),
+        rx.icon("copy", size=14, class_name="copy-icon"),
+        rx.icon("check", size=14, class_name="copied-icon"),
         type="button",
         variant="ghost",
         color_scheme="gray",

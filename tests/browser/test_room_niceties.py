@@ -240,6 +240,23 @@ def test_an_empty_room_says_so_once(ada_in_new_room: tuple[Page, int]) -> None:
     expect(page.get_by_text("This is the start of #")).to_have_count(1)
 
 
+def test_the_copy_button_shows_on_hover_and_says_copied(
+    ada_in_new_room: tuple[Page, int],
+) -> None:
+    page, _ = ada_in_new_room
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    send(page, "code:\n```\nprint('hi')\n```")
+    block = row_with(page, "code:")
+    copy = block.get_by_role("button", name="Copy code")
+    expect(copy).to_have_css("opacity", "0")
+    block.locator("pre").hover()
+    expect(copy).to_have_css("opacity", "1")
+    copy.click()
+    expect(block.get_by_role("button", name="Copied")).to_be_visible()
+    assert page.evaluate("navigator.clipboard.readText()").strip() == "print('hi')"
+    expect(block.get_by_role("button", name="Copy code")).to_be_visible(timeout=5000)
+
+
 @pytest.mark.parametrize(
     ("name", "viewport", "scheme"),
     [
