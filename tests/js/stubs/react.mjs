@@ -10,3 +10,6 @@ export function useSyncExternalStore(subscribe, getSnapshot, getServerSnapshot) 
   testHooks.lastSyncExternalStore = { subscribe, getSnapshot, getServerSnapshot };
   return getSnapshot();
 }
+
+// chat_room.js's hooks are not run in Node: only its plain functions are tested there.
+export function useEffect(_effect, _deps) {}
