@@ -76,9 +76,19 @@ class AppServer:
 
 
 # What a running app needs of the project; a copy of it is where each test app runs.
-_NOT_COPIED = shutil.ignore_patterns(
-    ".git", ".venv", ".states", ".hypothesis", "test-artifacts", "__pycache__", "*.db*", "data"
+_NOT_COPIED_ANYWHERE = shutil.ignore_patterns(
+    ".git", ".venv", ".states", ".hypothesis", "test-artifacts", "__pycache__", "*.db*"
 )
+# The project's own run-time data folder only: packages in .web/node_modules have `data`
+# folders of their own (@babel/helper-globals), and a copy without them cannot build.
+_NOT_COPIED_AT_THE_ROOT = {"data"}
+
+
+def _not_copied(folder: str, names: list[str]) -> set[str]:
+    ignored = set(_NOT_COPIED_ANYWHERE(folder, names))
+    if Path(folder) == PROJECT_ROOT:
+        ignored |= _NOT_COPIED_AT_THE_ROOT & set(names)
+    return ignored
 
 
 def isolated_project(workdir: Path) -> Path:
@@ -89,7 +99,7 @@ def isolated_project(workdir: Path) -> Path:
     """
     copy = workdir / "project"
     if not copy.exists():
-        shutil.copytree(PROJECT_ROOT, copy, ignore=_NOT_COPIED, symlinks=True)
+        shutil.copytree(PROJECT_ROOT, copy, ignore=_not_copied, symlinks=True)
     return copy
 
 
