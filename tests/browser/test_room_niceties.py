@@ -177,7 +177,9 @@ def test_day_separators_follow_history_deletes_and_live_messages(
     assert ada is not None and ada.id is not None
     # Local time, as the browser on this machine shows it.
     now = datetime.now().astimezone()
-    long_ago, yesterday = now - timedelta(days=40), now - timedelta(days=1)
+    # At noon: three messages a minute apart must not straddle a midnight.
+    long_ago = (now - timedelta(days=40)).replace(hour=12, minute=0, second=0, microsecond=0)
+    yesterday = now - timedelta(days=1)
     moments = [long_ago + timedelta(minutes=n) for n in range(3)]
     moments += [yesterday]
     midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
