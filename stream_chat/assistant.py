@@ -29,7 +29,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import re
 import secrets
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -45,7 +44,6 @@ from stream_chat.text import clean_text
 
 log = logging.getLogger(__name__)
 
-MENTION = re.compile(r"(?<![\w@])@assistant\b", re.IGNORECASE)
 DEFAULT_SYSTEM_PROMPT = (
     "You are the assistant in a team chat room. Messages from people are prefixed with "
     "their name. Answer the latest request helpfully and concisely, in markdown."
@@ -194,10 +192,6 @@ def usage_note(prompt_tokens: int | None, completion_tokens: int | None) -> str:
 
 class RateLimited(chat.ChatError):
     pass
-
-
-def mentions_assistant(text: str) -> bool:
-    return MENTION.search(text) is not None
 
 
 def request_reply(question: Message) -> Message:

@@ -11,7 +11,7 @@ from typing import ClassVar
 
 import reflex as rx
 
-from stream_chat import accounts, assistant, chat
+from stream_chat import accounts, assistant, chat, mentions
 from stream_chat.models import Message
 from stream_chat.state.room_feed import (
     MESSAGES,
@@ -184,7 +184,7 @@ class MessagesState(StreamsState, RoomsState):
             # Only when there is one: an untouched state sends no delta back.
             self.compose_error = ""
         clear = rx.set_value("composer", "")
-        if not assistant.mentions_assistant(content):
+        if not mentions.mentions_assistant(content):
             return clear
         if not assistant.config().available:
             return [clear, info_toast(assistant.HOW_TO_ENABLE)]
