@@ -18,7 +18,7 @@ from sqlalchemy.orm import joinedload
 from sqlmodel import Session, col, func, select, update
 from sqlmodel.sql.expression import SelectOfScalar
 
-from stream_chat import pubsub, repo, throttle
+from stream_chat import mentions, pubsub, repo, throttle
 from stream_chat.models import AssistantRequest, Message, Room, User, utcnow
 from stream_chat.text import clean_text
 
@@ -391,6 +391,46 @@ async def subscribe(room_id: int) -> AsyncIterator[pubsub.Subscription]:
         yield subscription
 
 
+# Every room's new messages, one small event each, for the sidebars of every tab (unread
+# counts and mention notifications): one publish per message, whatever the number of users.
+ACTIVITY_TOPIC = "activity"
+# A mention's notification shows the start of the message.
+SNIPPET_LENGTH = 140
+
+
+class PostedEvent(TypedDict):
+    kind: Literal["posted"]
+    room_id: int
+    message_id: int
+    sender_id: int
+    sender_name: str
+    mentioned: list[int]
+    # Only when someone is mentioned: what their notification says.
+    snippet: NotRequired[str]
+
+
+@contextlib.asynccontextmanager
+async def subscribe_activity() -> AsyncIterator[pubsub.Subscription]:
+    """Every room's `PostedEvent`s from now on, until the block exits."""
+    async with pubsub.broker().subscribe(ACTIVITY_TOPIC) as subscription:
+        yield subscription
+
+
+def _announce(message: Message) -> None:
+    mentioned = sorted(mentions.mentioned_user_ids(message.content))
+    event: PostedEvent = {
+        "kind": "posted",
+        "room_id": message.room_id,
+        "message_id": message.id,  # type: ignore[typeddict-item]
+        "sender_id": message.sender_id,
+        "sender_name": message.sender.name if message.sender else "",
+        "mentioned": mentioned,
+    }
+    if mentioned:
+        event["snippet"] = message.content[:SNIPPET_LENGTH]
+    pubsub.broker().publish(ACTIVITY_TOPIC, dict(event))
+
+
 def current_seq(room_id: int) -> int:
     """The number of the room's latest broadcast (what a new member starts after)."""
     return pubsub.broker().current_seq(room_topic(room_id))
@@ -446,6 +486,7 @@ def _insert_message(
     message = Message(id=message_id, **values)
     message.sender = found.User
     _broadcast("created", message)
+    _announce(message)
     return message
 
 

@@ -131,3 +131,17 @@ class AssistantRequest(SQLModel, table=True):
     user_id: int = Field(foreign_key="users.id", ondelete="CASCADE")
     reply_id: int | None = Field(default=None, foreign_key="messages.id", ondelete="SET NULL")
     requested_at: datetime = Field(default_factory=utcnow)
+
+
+class LastRead(SQLModel, table=True):
+    """How far one user has read one room: the newest message they have seen at the bottom
+    of it, in any of their tabs. It only moves forward. Not a foreign key to the message on
+    purpose: when that message is deleted, the position it marked still holds (ids are
+    sequential, so every message above it is newer)."""
+
+    __tablename__ = "last_reads"
+
+    user_id: int = Field(foreign_key="users.id", ondelete="CASCADE", primary_key=True)
+    room_id: int = Field(foreign_key="rooms.id", ondelete="CASCADE", primary_key=True)
+    last_read_message_id: int
+    updated_at: datetime = Field(default_factory=utcnow)

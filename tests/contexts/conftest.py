@@ -32,7 +32,7 @@ PG_URL = f"{PG_SERVER_URL}/{PG_DATABASE}"
 PG_LOCK_KEY = 0x5354_4348_4154  # Any constant shared by every session of this suite.
 PG_LOCK_WAIT_SECONDS = 240  # Below pytest-timeout's 300 s, so that the error says why.
 # Children first, although CASCADE would cope with any order.
-TABLES = ("users_tokens", "messages", "rooms", "users")
+TABLES = ("users_tokens", "last_reads", "messages", "rooms", "users")
 
 
 def alembic_config() -> Config:

@@ -9,7 +9,7 @@ from sqlmodel import SQLModel
 from alembic import command
 from stream_chat import chat, models, repo, search
 
-TABLES = {"users", "users_tokens", "rooms", "messages", "assistant_requests"}
+TABLES = {"users", "users_tokens", "rooms", "messages", "assistant_requests", "last_reads"}
 
 
 def _head(config) -> str:
