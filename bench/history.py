@@ -1,7 +1,7 @@
 """History at scale: paging and full-text search in a room of a million messages.
 
-Run from anywhere: ``.venv/bin/python bench/history.py [--quick] [--mode sqlite|postgres]
-[--json PATH]``. The full run (9 minutes here, most of it the four bulk loads) gives the
+Run from anywhere: ``.venv/bin/python bench/history.py [--quick] [--mode sqlite|postgres|chromium]
+[--json PATH]``. The databases' full run (9 minutes here, most of it the four bulk loads) gives the
 README's figures; ``--quick`` uses a room of 20,000 messages, a check in under a minute.
 
 Per database (SQLite in a temporary file; PostgreSQL in a database of its own, dropped after):
@@ -20,9 +20,15 @@ Per database (SQLite in a temporary file; PostgreSQL in a database of its own, d
    p95 <= 50 ms each. Baseline in the same run: ``content LIKE '%word%'``, newest 20.
 
 The timed calls are the contexts' own, sessions and row loading included, in this process
-with its collector paused (tests/support/timing.py). Not measured here: the issue's
-browser-memory target (DOM nodes and JS heap while scrolling 5,000 messages in Chromium),
-which needs the bounded two-way window of the room page, not built yet.
+with its collector paused (tests/support/timing.py).
+
+Then, mode ``chromium`` (bench/history_chromium.py): DOM nodes and JS heap in headless
+Chromium while scrolling back through 5,000 messages (1,000 with ``--quick``) of a room of
+varied messages, the working tree's app against the app before the bounded window (commit
+5feff4c, unbounded scroll back) on a copy of the same database. Target: the peak of each
+within 1.2 x of its value after the first page. Two production builds (a few minutes), then
+each app's scroll back, stopped after 12 minutes (4 with ``--quick``): the baseline's pages
+get slower as its DOM grows, and it reaches only part of the depth in that time.
 """
 
 from __future__ import annotations
@@ -44,6 +50,9 @@ from typing import Any
 from common import fmt, load_average, machine_json, parse_args, percentile, write_json
 
 # isort: split
+import history_chromium
+
+# isort: split
 import psycopg
 import sqlalchemy as sa
 
@@ -60,7 +69,8 @@ BASELINE_TRIALS = 20
 PAGE = chat.PAGE_SIZE
 RARE_WORD, RARE_COUNT = "zanzibar", 5
 PAGE_TARGET_MS, SEARCH_TARGET_MS = 10.0, 50.0
-MODES = ("sqlite", "postgres")
+DATABASES = ("sqlite", "postgres")
+MODES = (*DATABASES, "chromium")
 SEED = 20261201
 
 
@@ -449,13 +459,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     began = time.perf_counter()
     print(
         f"bench/history.py: a room of {size:,} messages, pages of {PAGE}, {TRIALS} trials per "
-        f"figure; load average {load_before[0]:.2f}"
+        f"figure; modes {', '.join(modes)}; load average {load_before[0]:.2f}"
     )
     run_id = f"{int(time.time())}_{random.randrange(1 << 16):04x}"
-    results = [run_mode(mode, size, run_id) for mode in modes]
+    results = [run_mode(mode, size, run_id) for mode in modes if mode in DATABASES]
+    browser = history_chromium.run(args.quick) if "chromium" in modes else None
     for result in results:
         print_mode(result)
     found = checks(results)
+    if browser is not None:
+        history_chromium.print_result(browser)
+        found += history_chromium.checks(browser)
     print()
     for ok, text in found:
         print(f"{'PASS' if ok else 'FAIL'}  {text}")
@@ -467,6 +481,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "seconds": round(elapsed, 1),
                 "machine": machine_json(load_before),
                 "modes": [asdict(result) for result in results],
+                "chromium": asdict(browser) if browser is not None else None,
             },
             args.json,
         )
