@@ -3,6 +3,9 @@
 * **Messages**: each user has a token bucket (`MESSAGES_BURST` tokens, refilled at
   `MESSAGES_PER_SECOND`); a message takes one, and without one it is refused with the time
   until the next.
+* **Searches**: the same kind of bucket per user (`SEARCHES_BURST`, refilled at
+  `SEARCHES_PER_SECOND`): the search box searches as the reader types, and a crafted
+  client must not be able to keep the database busy with full-text queries.
 * **Logins**: failed logins are counted per key (an account's email, a client address).
   Past the key's free attempts, every further failure locks the key for a time that doubles
   each time (`LOGIN_LOCKOUT_SECONDS`, at most `LOGIN_MAX_LOCKOUT_SECONDS`); while locked,
@@ -55,6 +58,10 @@ class Lockout:
 
 def message_bucket() -> Bucket:
     return Bucket(_setting("MESSAGES_BURST", 10), _setting("MESSAGES_PER_SECOND", 1))
+
+
+def search_bucket() -> Bucket:
+    return Bucket(_setting("SEARCHES_BURST", 20), _setting("SEARCHES_PER_SECOND", 4))
 
 
 def account_lockout() -> Lockout:
@@ -212,6 +219,11 @@ def use_store(replacement: Store) -> Store:
 def message_wait(user_id: int) -> float:
     """Takes a token of the user's message bucket: 0, or the seconds to wait for one."""
     return store().take(f"messages:{user_id}", message_bucket(), clock())
+
+
+def search_wait(user_id: int) -> float:
+    """Takes a token of the user's search bucket: 0, or the seconds to wait for one."""
+    return store().take(f"searches:{user_id}", search_bucket(), clock())
 
 
 def _login_keys(email: str, address: str | None) -> list[tuple[str, Lockout]]:

@@ -2,6 +2,7 @@
 
 import reflex as rx
 
+from stream_chat.components.search import search_dialog
 from stream_chat.state.rooms import RoomLink, RoomsState
 from stream_chat.state.session import SessionState
 
@@ -124,6 +125,8 @@ def user_menu() -> rx.Component:
         ),
         align="center",
         spacing="3",
+        # The room's name gives way on a narrow screen, not the buttons.
+        flex_shrink="0",
     )
 
 
@@ -133,6 +136,7 @@ def header(title: rx.Component) -> rx.Component:
             mobile_menu(),
             title,
             rx.spacer(),
+            search_dialog(),
             user_menu(),
             align="center",
             spacing="3",
@@ -150,6 +154,9 @@ def room_title() -> rx.Component:
             rx.cond(RoomsState.room_name != "", "# " + RoomsState.room_name, "StreamChat"),
             size="4",
             as_="h1",
+            # A long room name wraps anywhere rather than pushing the header's buttons off a
+            # phone's screen.
+            overflow_wrap="anywhere",
         ),
         rx.cond(
             RoomsState.room_description != "",

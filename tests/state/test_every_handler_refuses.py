@@ -136,6 +136,14 @@ CRAFTED_BY_NAME: dict[str, Values] = {
     # A stream's name (StreamsState's methods): the one the room page has.
     "name": lambda world, room: ["messages"],
     "var_name": lambda world, room: ["edit_draft", "room_menu_open"],
+    # A search (SearchState): Ann's words, a crafted megabyte, SQL and FTS5 syntax.
+    "query": lambda world, room: [
+        "Ann",
+        "Ann " * 250_000,
+        "'; DELETE FROM messages; --",
+        'Ann* OR "answer" NEAR(x)',
+    ],
+    "scope": lambda world, room: ["room", "all", "everything"],
 }
 
 
@@ -304,6 +312,13 @@ def test_the_handler_list_is_built_from_the_states() -> None:
         "MessagesState.run_assistant",
         "SessionState.log_out",
         "LoginFormState.log_in",
+        "SearchState.open_search",
+        "SearchState.dialog_toggled",
+        "SearchState.set_search_scope",
+        "SearchState.run_search",
+        "SearchState.load_more",
+        "SearchState.move_cursor",
+        "SearchState.open_result",
     } <= names
     assert not any(name.startswith("StreamLabState.") for name in names)
 

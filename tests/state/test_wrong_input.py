@@ -110,6 +110,8 @@ def test_every_handler_of_the_app_is_listed() -> None:
         ("LoginFormState", "log_in"),
         ("RegisterFormState", "register"),
         ("RoomsState", "set_room_menu_open"),
+        ("SearchState", "run_search"),
+        ("SearchState", "open_result"),
         ("StreamLabState", "run_script"),
     } <= names
     for state, name, handler in app_handlers():
