@@ -10,6 +10,7 @@
 import { useEffect } from "react";
 import { eventLoop } from "$/utils/context-registry";
 import { ReflexEvent } from "$/utils/state";
+import { markGroups } from "./looks.js";
 
 // How close to the bottom (px) still counts as "at the bottom".
 const BOTTOM_SLACK = 48;
@@ -188,6 +189,8 @@ function attach({
   list.addEventListener("click", onCopyClick);
   const onMutation = () => {
     markDays(list);
+    // Before the scroll position is kept: grouping changes the rows' heights.
+    markGroups(list);
     roving.refresh();
     const first = list.firstElementChild;
     const last = list.lastElementChild;
@@ -331,6 +334,7 @@ function attach({
   document.addEventListener("keydown", onEscape);
 
   markDays(list);
+  markGroups(list);
   scrollToBottom(scroller);
   remember();
   return () => {

@@ -2,6 +2,7 @@
 
 import reflex as rx
 
+from stream_chat.components.avatars import avatar
 from stream_chat.components.search import search_dialog
 from stream_chat.state.rooms import RoomLink, RoomsState
 from stream_chat.state.session import SessionState
@@ -108,6 +109,7 @@ def mobile_menu() -> rx.Component:
 def user_menu() -> rx.Component:
     return rx.hstack(
         rx.color_mode.button(variant="ghost", aria_label="Toggle dark mode"),
+        avatar(SessionState.user_id, SessionState.user_name, class_name="user-avatar"),
         rx.text(
             SessionState.user_name,
             size="2",

@@ -10,7 +10,16 @@ from reflex_base.utils.imports import ImportVar
 
 from stream_chat.assistant import HOW_TO_ENABLE
 from stream_chat.chat import MAX_MESSAGE_LENGTH
+from stream_chat.components.avatars import sender_avatar
 from stream_chat.components.empty_states import notice
+from stream_chat.components.mentions import (
+    MENTION_STYLE,
+    MENTIONED_ROW_STYLE,
+    combobox_props,
+    mention_autocomplete,
+    mention_listbox,
+    remark_mentions,
+)
 from stream_chat.state.messages import MESSAGES, MessagesState
 
 CHAT_ROOM_MODULE = rx.asset("chat_room.js").importable_path
@@ -19,10 +28,22 @@ LIST_ID = "message-list"
 SENTINEL_ID = "history-sentinel"
 PILL_ID = "new-messages-pill"
 COMPOSER_ID = "composer"
+COMPOSER_MENTIONS_ID = "composer-mentions"
+EDIT_DRAFT_ID = "edit-draft"
+EDIT_MENTIONS_ID = "edit-draft-mentions"
 COMPOSER_COUNT_ID = "composer-count"
 # Past this many characters a draft shows its length against the limit.
 COUNT_FROM = MAX_MESSAGE_LENGTH * 9 // 10
 ANNOUNCER_ID = "assistant-announcement"
+
+VISUALLY_HIDDEN = {
+    "position": "absolute",
+    "width": "1px",
+    "height": "1px",
+    "overflow": "hidden",
+    "clip": "rect(0 0 0 0)",
+    "white_space": "nowrap",
+}
 
 
 def _chat_room_behaviour() -> Var:
@@ -75,43 +96,63 @@ def _opened_room_behaviour() -> Var:
 @rx.memo
 def message_row(message: rx.Var[dict[str, Any]], mine: rx.Var[bool]) -> rx.Component:
     message_id = message["id"].to(int)
+    is_assistant = message["is_assistant"].to(bool)
     return rx.el.li(
-        rx.hstack(
-            rx.text(message["sender_name"].to(str), weight="bold", size="2"),
-            rx.moment(
-                message["inserted_at"].to(str),
-                format="HH:mm",
-                with_title=True,
-                title_format="dddd, D MMMM YYYY, HH:mm:ss",
-                size="1",
-                color=rx.color("gray", 10),
-                class_name="sent-at",
+        rx.box(
+            sender_avatar(
+                message["sender_id"].to(int), message["sender_name"].to(str), is_assistant
             ),
-            rx.cond(
-                message["edited"].to(bool),
-                rx.text("(edited)", size="1", color=rx.color("gray", 10), class_name="edited"),
-            ),
-            rx.cond(message["is_assistant"].to(bool), reply_status(message)),
-            rx.spacer(),
-            rx.cond(mine, message_actions(message_id)),
-            align="baseline",
-            spacing="2",
-            width="100%",
+            class_name="message-gutter",
         ),
         rx.box(
-            # use_raw=False: user and model markdown never becomes live HTML.
-            rx.markdown(
-                displayed_content(message),
-                use_raw=False,
-                component_map={"pre": code_block_with_copy, "img": image_as_link},
+            rx.hstack(
+                rx.text(
+                    message["sender_name"].to(str), weight="bold", size="2", class_name="sender"
+                ),
+                rx.moment(
+                    message["inserted_at"].to(str),
+                    format="HH:mm",
+                    with_title=True,
+                    title_format="dddd, D MMMM YYYY, HH:mm:ss",
+                    size="1",
+                    color=rx.color("gray", 10),
+                    class_name="sent-at",
+                ),
+                rx.cond(
+                    message["edited"].to(bool),
+                    rx.text("(edited)", size="1", color=rx.color("gray", 10), class_name="edited"),
+                ),
+                rx.cond(is_assistant, reply_status(message)),
+                align="baseline",
+                spacing="2",
+                class_name="message-header",
             ),
-            class_name="message-body",
-            style={"& p": {"margin": "0.1rem 0"}, "& pre": {"margin": "0.3rem 0"}, **COPY_STYLE},
+            rx.box(
+                # use_raw=False: user and model markdown never becomes live HTML.
+                rx.markdown(
+                    displayed_content(message),
+                    use_raw=False,
+                    component_map={"pre": code_block_with_copy, "img": image_as_link},
+                    remark_plugins=remark_mentions(),
+                ),
+                class_name="message-body",
+                style={
+                    "& p": {"margin": "0.1rem 0"},
+                    "& pre": {"margin": "0.3rem 0"},
+                    **COPY_STYLE,
+                    **MENTION_STYLE,
+                },
+            ),
+            rx.cond(is_assistant, reply_footer(message)),
+            class_name="message-main",
+            min_width="0",
         ),
-        rx.cond(message["is_assistant"].to(bool), reply_footer(message)),
+        rx.cond(mine, message_actions(message_id)),
         id=message["dom_id"].to(str),
-        # Read by `chat_room.js`, which marks the first message of each day.
+        # Read by `chat_room.js`, which marks the first message of each day and of each
+        # sender's group (`data-day`, `data-group`).
         data_at=message["inserted_at"].to(str),
+        data_sender_id=message["sender_id"].to(int),
         data_mine=rx.cond(mine, "true", "false"),
         data_status=message["status"].to(str),
         # Screen readers wait for a reply being written instead of reading every token.
@@ -131,8 +172,52 @@ def message_row(message: rx.Var[dict[str, Any]], mine: rx.Var[bool]) -> rx.Compo
         style={
             "&:focus-within .message-actions": {"visibility": "visible"},
             "&[data-day]::before": DAY_SEPARATOR,
+            **ROW_LAYOUT,
+            **GROUPED_ROW,
+            **MENTIONED_ROW_STYLE,
         },
     )
+
+
+# The avatar in a gutter on the left, the header, text and footer beside it; Edit and Delete
+# float at the top right, so that a compact row is no taller than its text.
+ROW_LAYOUT = {
+    "position": "relative",
+    "display": "grid",
+    "grid_template_columns": "2rem minmax(0, 1fr)",
+    "column_gap": "0.65rem",
+    "& .message-gutter": {"padding_top": "0.15rem"},
+    "& .message-header": {"min_height": "0", "flex_wrap": "wrap", "row_gap": "0"},
+    "& .message-actions": {
+        "position": "absolute",
+        "top": "0.2rem",
+        "right": "0.75rem",
+        "padding": "0.15rem",
+        "border_radius": "6px",
+        "background_color": "var(--color-panel-solid)",
+        "box_shadow": "0 0 0 1px var(--gray-a5)",
+    },
+}
+
+# A row that continues its sender's group (`data-group`, set by `chat_room.js`) shows no
+# avatar, name nor time: its time appears in the gutter on hover or focus. The name stays
+# for screen readers, which read each row on its own.
+GROUPED_ROW = {
+    "&[data-group=continued]": {"padding_top": "0.05rem", "padding_bottom": "0.05rem"},
+    "&[data-group=continued] .message-gutter .avatar-slot": {"display": "none"},
+    "&[data-group=continued] .message-header .sender": VISUALLY_HIDDEN,
+    "&[data-group=continued] .message-header .sent-at": {
+        "position": "absolute",
+        "left": "0.6rem",
+        "top": "0.3rem",
+        "width": "2.8rem",
+        "text_align": "center",
+        "font_size": "0.7rem",
+        "opacity": "0",
+    },
+    "&[data-group=continued]:hover .sent-at, &[data-group=continued]:focus-within .sent-at, "
+    "&[data-group=continued]:focus .sent-at": {"opacity": "1"},
+}
 
 
 # The first message of each local day carries its day's name (`data-day`, set in
@@ -147,6 +232,8 @@ DAY_SEPARATOR = {
     "font_size": "0.75rem",
     "font_weight": "600",
     "text_align": "center",
+    # The row is a grid (avatar, text): the separator spans it.
+    "grid_column": "1 / -1",
 }
 
 
@@ -405,6 +492,9 @@ def message_list() -> rx.Component:
         id=SCROLLER_ID,
         data_behaviour=_chat_room_behaviour(),
         data_opened_room=_opened_room_behaviour(),
+        data_mentions=mention_autocomplete(
+            {COMPOSER_ID: COMPOSER_MENTIONS_ID, EDIT_DRAFT_ID: EDIT_MENTIONS_ID}
+        ),
         flex="1",
         min_height="0",
         overflow_y="auto",
@@ -456,15 +546,21 @@ def composer() -> rx.Component:
                 },
             ),
             rx.hstack(
-                rx.text_area(
-                    id=COMPOSER_ID,
-                    name="content",
-                    placeholder=f"Message #{MessagesState.room_name}",
-                    aria_label="Message",
-                    rows="2",
-                    resize="vertical",
+                rx.box(
+                    rx.text_area(
+                        id=COMPOSER_ID,
+                        name="content",
+                        placeholder=f"Message #{MessagesState.room_name}",
+                        aria_label="Message",
+                        rows="2",
+                        resize="vertical",
+                        width="100%",
+                        max_length=MAX_MESSAGE_LENGTH * 2,
+                        **combobox_props(COMPOSER_MENTIONS_ID),
+                    ),
+                    mention_listbox(COMPOSER_MENTIONS_ID),
+                    position="relative",
                     width="100%",
-                    max_length=MAX_MESSAGE_LENGTH * 2,
                 ),
                 rx.button(rx.icon("send", size=16), "Send", type="submit", aria_label="Send"),
                 align="end",
@@ -473,7 +569,7 @@ def composer() -> rx.Component:
             # Keyboard hints: not on a phone's narrow screen, where they took four lines.
             rx.text(
                 "Enter sends · Shift+Enter adds a line · ↑ edits your last message · "
-                "@assistant asks the assistant · Esc stops its reply",
+                "@ mentions someone · @assistant asks the assistant · Esc stops its reply",
                 size="1",
                 color=rx.color("gray", 9),
                 display=["none", "block"],
@@ -509,16 +605,22 @@ def edit_dialog() -> rx.Component:
     return rx.dialog.root(
         rx.dialog.content(
             rx.dialog.title("Edit message"),
-            rx.text_area(
-                value=MessagesState.edit_draft,
-                on_change=MessagesState.set_edit_draft,
-                id="edit-draft",
-                aria_label="Message text",
-                rows="4",
+            rx.box(
+                rx.text_area(
+                    value=MessagesState.edit_draft,
+                    on_change=MessagesState.set_edit_draft,
+                    id=EDIT_DRAFT_ID,
+                    aria_label="Message text",
+                    rows="4",
+                    width="100%",
+                    # One event per keystroke carries the whole draft: a pasted megabyte would
+                    # exceed the socket's frame limit and close it without a word.
+                    max_length=MAX_MESSAGE_LENGTH * 2,
+                    **combobox_props(EDIT_MENTIONS_ID),
+                ),
+                mention_listbox(EDIT_MENTIONS_ID),
+                position="relative",
                 width="100%",
-                # One event per keystroke carries the whole draft: a pasted megabyte would
-                # exceed the socket's frame limit and close it without a word.
-                max_length=MAX_MESSAGE_LENGTH * 2,
             ),
             rx.cond(
                 MessagesState.edit_draft.length() > COUNT_FROM,
@@ -593,16 +695,6 @@ def assistant_announcements() -> rx.Component:
         id=ANNOUNCER_ID,
         style=VISUALLY_HIDDEN,
     )
-
-
-VISUALLY_HIDDEN = {
-    "position": "absolute",
-    "width": "1px",
-    "height": "1px",
-    "overflow": "hidden",
-    "clip": "rect(0 0 0 0)",
-    "white_space": "nowrap",
-}
 
 
 def chat_room() -> rx.Component:

@@ -52,11 +52,6 @@ class MessagesState(StreamsState, RoomsState):
             return None
         return user_id, self.current_room_id
 
-    @rx.var
-    def user_id(self) -> int:
-        """Whose messages get Edit and Delete (the server checks again on every request)."""
-        return self._user_id or 0
-
     @rx.event
     def enter_room(self) -> rx.event.EventSpec | None:
         """on_load of /rooms/[room_id]: the room's facts first, then its live messages."""

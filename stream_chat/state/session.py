@@ -54,6 +54,12 @@ class SessionState(CheckedInput, ShortNamed, rx.State):
     def logged_in(self) -> bool:
         return self._user_id is not None
 
+    @rx.var
+    def user_id(self) -> int:
+        """Who is reading, for the page: whose messages get Edit and Delete, whose avatar the
+        menu shows, which mentions are "you" (the server checks again on every request)."""
+        return self._user_id or 0
+
     def _remember(self, user: accounts.User) -> None:
         self._user_id = user.id
         self.user_name = user.name

@@ -191,7 +191,11 @@ def test_day_separators_follow_history_deletes_and_live_messages(
             db.exec(update(Message).where(Message.id == message.id).values(inserted_at=moment))  # type: ignore[call-overload]
             db.commit()
 
-    page = open_as(browser, app_server, ADA, f"/rooms/{room_id}")
+    # One sender's messages seconds apart are one group of compact rows: a short window,
+    # so that the first page overflows it and the older ones wait for the scroll back.
+    page = open_as(
+        browser, app_server, ADA, f"/rooms/{room_id}", viewport={"width": 1100, "height": 420}
+    )
     try:
         rows = page.locator("#message-list li")
         expect(rows).to_have_count(chat.PAGE_SIZE)

@@ -133,8 +133,8 @@ def _forged_row(world: World, room: Room) -> dict[str, Any]:
 
 # By parameter name first: these names carry a meaning the annotation does not.
 CRAFTED_BY_NAME: dict[str, Values] = {
-    # A stream's name (StreamsState's methods): the one the room page has.
-    "name": lambda world, room: ["messages"],
+    # A stream's name (StreamsState's methods): the ones the room page has.
+    "name": lambda world, room: ["messages", "people"],
     "var_name": lambda world, room: ["edit_draft", "room_menu_open"],
     # A search (SearchState): Ann's words, a crafted megabyte, SQL and FTS5 syntax.
     "query": lambda world, room: [
@@ -319,6 +319,7 @@ def test_the_handler_list_is_built_from_the_states() -> None:
         "SearchState.load_more",
         "SearchState.move_cursor",
         "SearchState.open_result",
+        "MentionsState.load_people",
     } <= names
     assert not any(name.startswith("StreamLabState.") for name in names)
 
