@@ -27,14 +27,12 @@ function isOpenShortcut(event) {
   if ((event.ctrlKey || event.metaKey) && !event.shiftKey && event.key.toLowerCase() === "k") {
     return true;
   }
-  return (
-    event.key === "/" &&
-    !event.ctrlKey &&
-    !event.metaKey &&
-    !isTextField(event.target) &&
-    // Another dialog (editing a message) keeps its keys.
-    !document.querySelector("[role=dialog],[role=alertdialog]")
-  );
+  return event.key === "/" && !event.ctrlKey && !event.metaKey && !isTextField(event.target);
+}
+
+// Another dialog (editing a message, the phone's room list) keeps its keys.
+function anotherDialogIsOpen() {
+  return document.querySelector("[role=dialog],[role=alertdialog]") !== null;
 }
 
 /**
@@ -61,11 +59,13 @@ export function useSearchDialog(options) {
 
     const onShortcut = (event) => {
       if (!isOpenShortcut(event)) return;
-      event.preventDefault();
       if (shown.current.open) {
+        event.preventDefault();
         field()?.focus();
         return;
       }
+      if (anotherDialogIsOpen()) return;
+      event.preventDefault();
       returnTo = document.activeElement;
       document.getElementById(shown.current.buttonId)?.click();
     };

@@ -11,7 +11,7 @@ from playwright.sync_api import Browser, Locator, Page, expect
 
 from stream_chat import accounts, chat, repo
 from tests.browser.conftest import screenshot
-from tests.browser.test_room_chat import open_as
+from tests.browser.test_room_chat import open_as, send
 from tests.support.servers import AppServer
 
 pytestmark = pytest.mark.browser
@@ -105,6 +105,21 @@ def test_the_shortcuts_open_the_search_and_esc_gives_the_focus_back(ada_here: Pa
     expect(field(page)).to_be_focused()
     page.keyboard.press("Escape")
     expect(page.get_by_role("button", name="Search messages")).to_be_focused()
+
+
+def test_another_dialog_keeps_its_keys(ada_here: Page) -> None:
+    page = ada_here
+    send(page, "a message of mine to edit")
+    mine = page.locator("#message-list li", has_text="a message of mine to edit")
+    mine.hover()
+    mine.get_by_role("button", name="Edit").click()
+    editor = page.get_by_role("dialog")
+    expect(editor.get_by_label("Message text")).to_be_focused()
+    page.keyboard.press("Control+k")
+    page.locator("#edit-draft").blur()
+    page.keyboard.press("/")
+    expect(dialog(page)).to_have_count(0)
+    expect(editor).to_have_count(1)
 
 
 def test_snippets_mark_the_words_as_text_and_more_results_pages(
