@@ -114,6 +114,11 @@ export function useSearchDialog(options) {
       if (performance.now() < until && target.isConnected) target.focus();
     };
 
+    if (/Mac|iPhone|iPad/.test(navigator.platform)) {
+      const hint = document.getElementById(shown.current.hintId);
+      if (hint) hint.textContent = "⌘K";
+    }
+
     document.addEventListener("keydown", onShortcut);
     document.addEventListener("input", onInput);
     document.addEventListener("keydown", onFieldKey);

@@ -18,6 +18,7 @@ from stream_chat.state.message_search import (
 
 SEARCH_MODULE = rx.asset("search.js").importable_path
 BUTTON_ID = "search-button"
+HINT_ID = "search-shortcut-hint"
 INPUT_ID = "search-query"
 RESULTS_ID = "search-results"
 OPTION_ID_PREFIX = "search-result-"
@@ -35,6 +36,7 @@ def _search_behaviour() -> Var:
     }
     options = {
         "buttonId": BUTTON_ID,
+        "hintId": HINT_ID,
         "inputId": INPUT_ID,
         "optionIdPrefix": OPTION_ID_PREFIX,
         "pauseMs": PAUSE_MS,
@@ -65,7 +67,9 @@ def search_button() -> rx.Component:
             rx.icon("search", size=16),
             rx.text("Search", display=["none", "none", "inline"]),
             rx.el.kbd(
+                # `search.js` writes "⌘K" instead on a Mac.
                 "Ctrl K",
+                id=HINT_ID,
                 display=["none", "none", "inline"],
                 font_size="11px",
                 color=rx.color("gray", 11),

@@ -204,6 +204,7 @@ def test_a_query_that_cannot_be_searched_says_what_to_change(ada_here: Page) -> 
         "Search for words or numbers: this search has none."
     )
     expect(page.locator("[data-sonner-toast]")).to_have_count(0)
+    screenshot(page, "search-unsearchable-desktop")
 
 
 @pytest.mark.parametrize(
@@ -239,5 +240,22 @@ def test_the_search_as_seen_on_desktop_phone_and_in_dark_mode(
         )
         assert colours[0] != colours[1]
         screenshot(page, f"search-{name}")
+    finally:
+        page.context.close()
+
+
+def test_on_a_mac_the_shortcut_is_cmd_k(
+    browser: Browser, app_server: AppServer, rooms: Rooms
+) -> None:
+    page = open_as(browser, app_server, ADA, f"/rooms/{rooms.here}")
+    try:
+        page.context.add_init_script(
+            "Object.defineProperty(navigator, 'platform', {get: () => 'MacIntel'})"
+        )
+        page.reload()
+        expect(page.locator("#search-shortcut-hint")).to_have_text("⌘K")
+        page.keyboard.press("Meta+k")
+        expect(dialog(page)).to_be_visible()
+        expect(field(page)).to_be_focused()
     finally:
         page.context.close()
