@@ -68,7 +68,8 @@ PAGE_TIMEOUT_MS = 30_000  # one older page, in a baseline page holding thousands
 FULL_BUDGET_S, QUICK_BUDGET_S = 12 * 60, 4 * 60
 SEED = 20261202
 
-ROWS = "#message-list > li"
+# Message rows only: the list may hold other items (a divider), and a row's id is its DOM id.
+ROWS = '#message-list > li[id^="messages-"]'
 SCROLL_TO_TOP = "() => { document.getElementById('message-scroller').scrollTop = 0 }"
 # The oldest row's message id, the number of rows, and whether the start of the room shows.
 ROWS_NOW = f"""() => {{
