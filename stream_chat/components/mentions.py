@@ -74,9 +74,10 @@ def listbox_option(
     )
 
 
-def mention_listbox(listbox_id: str) -> rx.Component:
+def mention_listbox(listbox_id: str, *, inline: bool = False) -> rx.Component:
     """The people (and `@assistant`) one may mention; shown by the script while an `@` is
-    being typed in its field, above it."""
+    being typed in its field: above the composer, or `inline` under the edit box (a dialog
+    scrolls its content, and would cut off a list floating above)."""
     people = MentionsState.stream_items(PEOPLE)
     return rx.el.ul(
         listbox_option(
@@ -101,25 +102,28 @@ def mention_listbox(listbox_id: str) -> rx.Component:
         aria_label="People to mention",
         data_open="false",
         class_name="mention-listbox",
-        style=LISTBOX_STYLE,
+        style={**LISTBOX_STYLE, **(INLINE_LISTBOX if inline else FLOATING_LISTBOX)},
     )
 
 
-LISTBOX_STYLE = {
+FLOATING_LISTBOX = {
     "position": "absolute",
     "bottom": "calc(100% + 4px)",
     "left": "0",
     "width": "min(22rem, 100%)",
     "max_height": "16rem",
+    "z_index": "20",
+    "box_shadow": "0 6px 20px var(--black-a4)",
+}
+INLINE_LISTBOX = {"margin_top": "0.25rem", "max_height": "12rem"}
+LISTBOX_STYLE = {
     "overflow_y": "auto",
     "margin": "0",
     "padding": "0.25rem",
     "list_style": "none",
-    "z_index": "20",
     "background_color": "var(--color-panel-solid)",
     "border": "1px solid var(--gray-a6)",
     "border_radius": "8px",
-    "box_shadow": "0 6px 20px var(--black-a4)",
     "&[data-open=false]": {"display": "none"},
     "& .mention-option": {
         "display": "flex",

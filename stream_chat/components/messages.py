@@ -618,7 +618,7 @@ def edit_dialog() -> rx.Component:
                     max_length=MAX_MESSAGE_LENGTH * 2,
                     **combobox_props(EDIT_MENTIONS_ID),
                 ),
-                mention_listbox(EDIT_MENTIONS_ID),
+                mention_listbox(EDIT_MENTIONS_ID, inline=True),
                 position="relative",
                 width="100%",
             ),

@@ -206,6 +206,7 @@ def test_a_mention_by_keyboard_reaches_the_other_member_highlighted_and_survives
     expect(edit_list.get_by_role("option", name="Alan Turing")).to_have_attribute(
         "aria-selected", "true"
     )
+    screenshot(ada, "mentions-edit-box-desktop")
     draft.press("Tab")
     alan_id = user_id("alan@streamchat.io")
     expect(draft).to_have_value(
