@@ -269,6 +269,15 @@ def test_the_list_by_mouse_the_assistant_and_the_composer_keys_kept(
     row = row_with(grace, "hello")
     expect(row.locator(".mention[data-assistant=true]")).to_have_text("@assistant")
     expect(row.locator(f".mention[data-user-id='{katherine}']")).to_have_text("@Katherine Johnson")
+    # A name is text, whatever it spells: no element comes out of it.
+    grace_id = user_id(GRACE)
+    send(
+        ada,
+        f"@**&lt;b&gt;bold&lt;/b&gt;|{grace_id}** or @**<img src=x onerror=alert(1)>|{grace_id}**",
+    )
+    hostile = row_with(grace, "or @")
+    expect(hostile.locator(".mention")).to_have_text("@<b>bold</b>")
+    expect(hostile.locator(".message-body b, .message-body img")).to_have_count(0)
     # A mention in code is code.
     send(ada, f"write `@**Grace Hopper|{user_id(GRACE)}**` to mention her")
     code_row = row_with(grace, "to mention her")

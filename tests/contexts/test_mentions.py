@@ -27,6 +27,8 @@ from stream_chat.models import Room, User
         # Followed by punctuation or a letter.
         ("(@**Ada|3**)", {3}),
         ("@**Ada|3**s", {3}),
+        # Entities are text: the name reads "<b>", as the browser shows it.
+        ("@**&lt;b&gt;|3**", {3}),
         # `__` makes the same strong span as `**`, in the browser too.
         ("@__Ada|3__", {3}),
     ],
@@ -65,6 +67,8 @@ def test_mentions_are_found(content: str, ids: set[int]) -> None:
         "    @**Ada|3** (indented code)",
         # Escaped: the reader sees the stars, not a mention.
         "@\\*\\*Ada|3\\*\\*",
+        # HTML inside the name makes it something else (and is never rendered).
+        "@**<img src=x onerror=alert(1)>|3**",
         # Markdown inside the name makes it something else.
         "@**_Ada_|3**",
         "@**`Ada`|3**",
