@@ -1,6 +1,7 @@
-// The room page's browser-side behaviour: scrolling, the history sentinel and the composer
-// keys. Everything here is local UI; the only messages to the server are the two events
-// it is given by name (load older history, edit my last message).
+// The room page's browser-side behaviour: scrolling, the history sentinel, the composer
+// keys and what the reader has seen. Everything here is local UI; the only messages to the
+// server are the events it is given by name (load older history, edit my last message,
+// stop a reply, read up to a message).
 //
 // Scrolling rules:
 // - opening a room (or a reset) shows the bottom;
@@ -11,12 +12,50 @@ import { useEffect } from "react";
 import { eventLoop } from "$/utils/context-registry";
 import { ReflexEvent } from "$/utils/state";
 import { markGroups } from "./looks.js";
+import { unreadStore } from "./unread.js";
 
 // How close to the bottom (px) still counts as "at the bottom".
 const BOTTOM_SLACK = 48;
+// The reader's position is sent once they have stayed at the bottom this long (ms).
+const READ_DEBOUNCE_MS = 1000;
 
-function send(eventName) {
-  eventLoop.addEvents([ReflexEvent(eventName, {})]);
+function send(eventName, payload = {}) {
+  eventLoop.addEvents([ReflexEvent(eventName, payload)]);
+}
+
+// The id of the newest message row shown (rows are `messages-<id>`), or 0.
+function newestShownId(list) {
+  const id = list.lastElementChild?.id ?? "";
+  const number = Number(id.slice(id.lastIndexOf("-") + 1));
+  return Number.isInteger(number) && number > 0 ? number : 0;
+}
+
+// The reader has seen the bottom when the page is visible and scrolled to it: the room's
+// count clears in this tab at once, and the position goes to the server (all the user's
+// tabs) once they have stayed there for a moment, never for a hidden tab.
+function readingTracker(scroller, list, markRead) {
+  let sent = 0;
+  let timer = null;
+  const check = () => {
+    if (document.visibilityState !== "visible" || !isAtBottom(scroller)) return;
+    const newest = newestShownId(list);
+    if (newest <= sent) return;
+    unreadStore.markSeen(newest);
+    clearTimeout(timer);
+    timer = setTimeout(() => {
+      if (document.visibilityState !== "visible" || !isAtBottom(scroller)) return;
+      sent = Math.max(sent, newest);
+      send(markRead, { message_id: newest });
+    }, READ_DEBOUNCE_MS);
+  };
+  document.addEventListener("visibilitychange", check);
+  return {
+    check,
+    detach: () => {
+      clearTimeout(timer);
+      document.removeEventListener("visibilitychange", check);
+    },
+  };
 }
 
 function isAtBottom(scroller) {
@@ -148,6 +187,7 @@ function attach({
   loadOlder,
   editLast,
   stopReply,
+  markRead,
   announcerId,
 }) {
   const scroller = document.getElementById(scrollerId);
@@ -182,6 +222,7 @@ function attach({
   };
 
   const roving = rovingFocus(list);
+  const reading = readingTracker(scroller, list, markRead);
   const onCopyClick = (event) => {
     const button = event.target.closest?.(".copy-code");
     if (button) copyCode(button);
@@ -215,6 +256,7 @@ function attach({
       }
     }
     remember();
+    reading.check();
   };
 
   const mutations = new MutationObserver(onMutation);
@@ -259,6 +301,7 @@ function attach({
   const onScroll = () => {
     remember();
     if (before.atBottom) setPill(false);
+    reading.check();
   };
   scroller.addEventListener("scroll", onScroll, { passive: true });
 
@@ -337,9 +380,11 @@ function attach({
   markGroups(list);
   scrollToBottom(scroller);
   remember();
+  reading.check();
   return () => {
     mutations.disconnect();
     roving.detach();
+    reading.detach();
     list.removeEventListener("click", onCopyClick);
     statuses.disconnect();
     resizes.disconnect();
@@ -354,14 +399,11 @@ function attach({
 }
 
 /**
- * The tab's title follows the room shown, and the composer takes the focus each time a
- * room opens (not on a touch screen, where focusing would open the keyboard over it).
- * @param {object} options The page title, the open room's id and the composer's id.
+ * The composer takes the focus each time a room opens (not on a touch screen, where
+ * focusing would open the keyboard over it). The tab's title is `useUnread`'s (unread.js).
+ * @param {object} options The open room's id and the composer's id.
  */
-export function useOpenedRoom({ title, roomId, composerId }) {
-  useEffect(() => {
-    if (title) document.title = title;
-  }, [title]);
+export function useOpenedRoom({ roomId, composerId }) {
   useEffect(() => {
     if (roomId === null || window.matchMedia("(pointer: coarse)").matches) return;
     document.getElementById(composerId)?.focus();

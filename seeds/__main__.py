@@ -11,11 +11,11 @@ import time
 from datetime import timedelta
 
 from sqlalchemy import insert
-from sqlmodel import select
+from sqlmodel import func, select
 
 from seeds.data import DEMO_PASSWORD, LINES, ROOMS, USERS
 from stream_chat import accounts, repo
-from stream_chat.models import Message, Room, User, utcnow
+from stream_chat.models import LastRead, Message, Room, User, utcnow
 
 MESSAGES_PER_ROOM = 60
 BULK_CHUNK = 20_000
@@ -48,6 +48,15 @@ def seed_demo(rng: random.Random) -> int:
         # Ids follow time: sort before inserting so that the id cursor and the clock agree.
         rows.sort(key=lambda row: row["inserted_at"])
         db.execute(insert(Message), rows)
+        # The demo users have read the seeded history: the sidebars start with no unread
+        # counts, and what is posted from now on counts.
+        newest = db.exec(select(Message.room_id, func.max(Message.id)).group_by(Message.room_id))
+        read = [
+            {"user_id": user.id, "room_id": room_id, "last_read_message_id": message_id}
+            for room_id, message_id in newest.all()
+            for user in users
+        ]
+        db.execute(insert(LastRead), read)
         db.commit()
     return len(rows)
 

@@ -1,6 +1,11 @@
 """The shared shell of the rooms pages: sidebar, header and content."""
 
+import json
+
 import reflex as rx
+from reflex.vars import Var, VarData
+from reflex_base.utils.format import format_event_handler
+from reflex_base.utils.imports import ImportVar
 
 from stream_chat.components.avatars import avatar
 from stream_chat.components.search import search_dialog
@@ -13,15 +18,111 @@ DESKTOP_ONLY = ["none", "none", "flex"]
 MOBILE_ONLY = ["flex", "flex", "none"]
 
 
+UNREAD_MODULE = rx.asset("unread.js").importable_path
+
+
+def _unread_snapshot() -> Var:
+    """The sidebar's unread counts, from `useUnread` (assets/unread.js), which also puts the
+    total in front of the tab's title and shows mention notifications."""
+    title, room_id, rooms = RoomsState.page_title, RoomsState.current_room_id, RoomsState.rooms
+    substate = json.dumps(RoomsState.get_full_name())
+    refresh = json.dumps(format_event_handler(RoomsState.refresh_unread))  # type: ignore[arg-type]
+    options = (
+        f"{{substateName: {substate}, refreshEvent: {refresh}, title: {title!s}, "
+        f"openRoomId: {room_id!s}, rooms: {rooms!s}}}"
+    )
+    return Var(
+        _js_expr="unreadSnapshot",
+        _var_type=dict,
+        _var_data=VarData.merge(
+            title._get_all_var_data(),
+            room_id._get_all_var_data(),
+            rooms._get_all_var_data(),
+            VarData(
+                imports={UNREAD_MODULE: [ImportVar(tag="useUnread")]},
+                hooks={f"const unreadSnapshot = useUnread({options});": None},
+            ),
+        ),
+    )
+
+
+def _from_unread(function: str, room_id: Var) -> Var[str]:
+    """`function(snapshot, room id)` of unread.js: a room's badge text, "" for none."""
+    snapshot = _unread_snapshot()
+    return Var(
+        _js_expr=f"{function}({snapshot!s}, {room_id!s})",
+        _var_type=str,
+        _var_data=VarData.merge(
+            snapshot._get_all_var_data(),
+            room_id._get_all_var_data(),
+            VarData(imports={UNREAD_MODULE: [ImportVar(tag=function)]}),
+        ),
+    ).to(str)
+
+
+VISUALLY_HIDDEN = {
+    "position": "absolute",
+    "width": "1px",
+    "height": "1px",
+    "overflow": "hidden",
+    "clip": "rect(0 0 0 0)",
+    "white_space": "nowrap",
+}
+
+
+def count_badge(label: Var[str], what: str, **props: object) -> rx.Component:
+    return rx.badge(
+        label,
+        rx.el.span(f" {what}", style=VISUALLY_HIDDEN),
+        radius="full",
+        size="1",
+        **props,
+    )
+
+
 def room_link(room: RoomLink) -> rx.Component:
     is_current = room.id == RoomsState.current_room_id
+    unread = _from_unread("unreadLabel", room.id)
+    mentions = _from_unread("mentionLabel", room.id)
+    has_unread = unread != ""
     return rx.link(
-        rx.text("# ", room.name, size="2", weight=rx.cond(is_current, "bold", "regular")),
+        rx.hstack(
+            rx.text(
+                "# ",
+                room.name,
+                size="2",
+                weight=rx.cond(is_current | has_unread, "bold", "regular"),
+                truncate=True,
+                flex="1",
+            ),
+            rx.cond(
+                mentions != "",
+                count_badge(
+                    "@" + mentions,
+                    "mentions",
+                    variant="solid",
+                    color_scheme="red",
+                    class_name="mention-badge",
+                ),
+            ),
+            rx.cond(
+                has_unread,
+                count_badge(unread, "unread", variant="soft", class_name="unread-badge"),
+            ),
+            align="center",
+            spacing="2",
+            width="100%",
+        ),
         href=f"/rooms/{room.id}",
         aria_current=rx.cond(is_current, "page", "false"),
         class_name="room-link",
+        data_unread=rx.cond(has_unread, "true", "false"),
         background_color=rx.cond(is_current, rx.color("accent", 4), "transparent"),
-        color=rx.cond(is_current, rx.color("accent", 12), rx.color("gray", 11)),
+        color=rx.cond(
+            is_current,
+            rx.color("accent", 12),
+            rx.cond(has_unread, rx.color("gray", 12), rx.color("gray", 11)),
+        ),
         padding_x="0.75rem",
         padding_y="0.4rem",
         border_radius="6px",
@@ -31,10 +132,44 @@ def room_link(room: RoomLink) -> rx.Component:
     )
 
 
+def notifications_control() -> rx.Component:
+    """Mention notifications: the browser asks for permission only after a click here."""
+    permission = Var(
+        _js_expr=f"{_unread_snapshot()!s}.notifications",
+        _var_type=str,
+        _var_data=_unread_snapshot()._get_all_var_data(),
+    ).to(str)
+    note = {"size": "1", "color": rx.color("gray", 10), "padding_x": "0.75rem"}
+    return rx.box(
+        rx.match(
+            permission,
+            (
+                "default",
+                rx.button(
+                    rx.icon("bell", size=14),
+                    "Notify me of mentions",
+                    type="button",
+                    variant="ghost",
+                    size="1",
+                    data_enable_notifications="true",
+                    id="enable-notifications",
+                    margin_x="0.75rem",
+                ),
+            ),
+            ("granted", rx.text("Mentions notify you while this tab is hidden.", **note)),
+            ("denied", rx.text("Notifications are blocked for this site.", **note)),
+            rx.fragment(),
+        ),
+        class_name="notifications-control",
+        padding_top="0.5rem",
+    )
+
+
 def room_list() -> rx.Component:
     return rx.el.nav(
         rx.text("Rooms", size="1", weight="bold", color=rx.color("gray", 10), padding_x="0.75rem"),
         rx.vstack(rx.foreach(RoomsState.rooms, room_link), spacing="1", width="100%"),
+        notifications_control(),
         aria_label="Rooms",
         width="100%",
     )

@@ -60,6 +60,7 @@ def _chat_room_behaviour() -> Var:
         "loadOlder": format_event_handler(MessagesState.load_older),  # type: ignore[arg-type]
         "editLast": format_event_handler(MessagesState.edit_last_message),  # type: ignore[arg-type]
         "stopReply": format_event_handler(MessagesState.stop_current_reply),  # type: ignore[arg-type]
+        "markRead": format_event_handler(MessagesState.mark_read),  # type: ignore[arg-type]
         "announcerId": ANNOUNCER_ID,
     }
     options_js = ", ".join(f"{key}: {value!r}" for key, value in options.items())
@@ -74,30 +75,58 @@ def _chat_room_behaviour() -> Var:
 
 
 def _opened_room_behaviour() -> Var:
-    """Mounts `useOpenedRoom`: the tab's title and the composer's focus follow the room."""
-    title, room_id = MessagesState.page_title, MessagesState.current_room_id
+    """Mounts `useOpenedRoom`: the composer takes the focus when a room opens."""
+    room_id = MessagesState.current_room_id
     return Var(
         _js_expr="openedRoomBehaviour",
         _var_type=str,
         _var_data=VarData.merge(
-            title._get_all_var_data(),
             room_id._get_all_var_data(),
             VarData(
                 imports={CHAT_ROOM_MODULE: [ImportVar(tag="useOpenedRoom")]},
                 hooks={
-                    "const openedRoomBehaviour = useOpenedRoom({title: "
-                    f"{title!s}, roomId: {room_id!s}, composerId: {COMPOSER_ID!r}}});": None
+                    "const openedRoomBehaviour = useOpenedRoom({"
+                    f"roomId: {room_id!s}, composerId: {COMPOSER_ID!r}}});": None
                 },
             ),
         ),
     )
 
 
+def unread_divider() -> rx.Component:
+    """Above the first message the reader had not read when the room opened."""
+    line = rx.box(flex="1", height="1px", background_color=rx.color("red", 8))
+    return rx.hstack(
+        line,
+        rx.text("New messages", size="1", weight="bold", color=rx.color("red", 11)),
+        rx.button(
+            "Mark as read",
+            on_click=MessagesState.mark_room_read,
+            type="button",
+            size="1",
+            variant="soft",
+            color_scheme="red",
+            id="mark-as-read",
+        ),
+        line,
+        id="unread-divider",
+        align="center",
+        spacing="2",
+        width="100%",
+        margin_bottom="0.35rem",
+        # The row is a grid (avatar, text): the divider spans it, as the day's name does.
+        grid_column="1 / -1",
+    )
+
+
 @rx.memo
-def message_row(message: rx.Var[dict[str, Any]], mine: rx.Var[bool]) -> rx.Component:
+def message_row(
+    message: rx.Var[dict[str, Any]], mine: rx.Var[bool], first_unread: rx.Var[bool]
+) -> rx.Component:
     message_id = message["id"].to(int)
     is_assistant = message["is_assistant"].to(bool)
     return rx.el.li(
+        rx.cond(first_unread, unread_divider()),
         rx.box(
             sender_avatar(
                 message["sender_id"].to(int), message["sender_name"].to(str), is_assistant
@@ -479,6 +508,7 @@ def message_list() -> rx.Component:
                 lambda item: message_row(
                     message=item,
                     mine=item["sender_id"].to(int) == MessagesState.user_id,
+                    first_unread=item["id"].to(int) == MessagesState.first_unread_id,
                     key=item["dom_id"].to(str),
                 ),
             ),

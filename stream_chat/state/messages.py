@@ -5,13 +5,14 @@ stream ops; the state remembers only where the history ends (the cursor) and wha
 is editing.
 """
 
+import contextlib
 import secrets
 from collections.abc import Sequence
 from typing import ClassVar
 
 import reflex as rx
 
-from stream_chat import accounts, assistant, chat, mentions
+from stream_chat import accounts, assistant, chat, mentions, unread
 from stream_chat.models import Message
 from stream_chat.state.room_feed import (
     MESSAGES,
@@ -39,6 +40,9 @@ class MessagesState(StreamsState, RoomsState):
     edit_draft: str = ""
     edit_error: str = ""
     deleting_id: int | None = None
+    # Where the "New messages" divider goes: the first message of someone else the user
+    # had not read when the room opened (None: nothing unread then, or marked read since).
+    first_unread_id: int | None = None
     assistant_available: bool = assistant.config().available
     # Set by every new follower to an id of its own: an older one (a previous room, a
     # dropped socket, a previous login) that wakes up later sees it is stale and stops.
@@ -61,6 +65,10 @@ class MessagesState(StreamsState, RoomsState):
         if self.room_missing:
             self.stream(MESSAGES, [], reset=True)
             return None
+        self.first_unread_id = unread.check_room_unread(
+            self._user_id,  # type: ignore[arg-type]
+            self.current_room_id,  # type: ignore[arg-type]
+        ).first_unread
         # Before the history is read: a reply whose worker died shows as interrupted.
         assistant.interrupt_abandoned_replies(self.current_room_id)
         # Returned rather than listed in on_load: a background event listed there starts
@@ -149,7 +157,8 @@ class MessagesState(StreamsState, RoomsState):
             sid = self.router.session.session_id
             state_name = self.get_full_name()
             session_key = accounts.session_key(self._session_token())
-        async with joined(room_id, state_name, sid, me, session_key) as (feed, superseded):
+            feeds = self._sidebar_feeds(self._user_id)  # type: ignore[arg-type]
+        async with joined(room_id, state_name, sid, me, session_key, feeds) as (feed, superseded):
             async with self:
                 if self._follower != me:
                     return
@@ -157,6 +166,28 @@ class MessagesState(StreamsState, RoomsState):
             # The history has gone out with the block above: now the room's batches.
             feed.activate(sid, me, baseline)
             await superseded.wait()
+
+    # Unread
+
+    @rx.event
+    def mark_read(self, message_id: int) -> rx.event.EventSpec | None:
+        """The page has shown the bottom of the room up to `message_id` (debounced): the
+        user's position moves there, for all their tabs, if it is a message of this room
+        and past the position. A message deleted meanwhile moves nothing, quietly."""
+        if (actor := self._open_room_actor()) is None:
+            return self._session_lost()
+        with contextlib.suppress(chat.MessageNotFound):
+            unread.do_mark_read(*actor, message_id)
+        return None
+
+    @rx.event
+    def mark_room_read(self) -> rx.event.EventSpec | None:
+        """The divider's "Mark as read": read up to the room's newest message."""
+        if (actor := self._open_room_actor()) is None:
+            return self._session_lost()
+        unread.do_mark_room_read(*actor)
+        self.first_unread_id = None
+        return None
 
     # Compose, edit, delete
 

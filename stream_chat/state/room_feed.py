@@ -18,14 +18,14 @@ import collections
 import contextlib
 import itertools
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 from reflex.event import Event
 from reflex.state import StateUpdate
 from reflex_base.constants.state import FIELD_MARKER
 
-from stream_chat import accounts, assistant, chat
+from stream_chat import accounts, assistant, chat, pubsub
 from stream_chat.streams import StreamRecorder, StreamSpec, channel_batch
 from stream_chat.streams.binding import BATCHES_VAR
 
@@ -235,14 +235,125 @@ class SessionFeed:
             await sio.emit("event", StateUpdate(events=[_TO_LOGIN]), to=sid, namespace=namespace)
 
 
+class TopicFeed:
+    """One topic's events on this worker, for its tabs here that follow it: the room feed's
+    shape for other live data (the sidebars' unread counts). One subscription and one task;
+    each event is turned into an update once (`render`; None sends nothing) and emitted once
+    to a socket.io room holding those tabs, outside their states.
+
+    `greeting`, when given, is what a tab is sent alone as it joins, and what every tab is
+    sent again when the broker was cut off and may have missed events (a fresh start). One
+    task does every emit, joins included, so a tab's greeting comes before the events that
+    follow it."""
+
+    def __init__(
+        self,
+        key: str,
+        subscribe: Callable[[], contextlib.AbstractAsyncContextManager[pubsub.Subscription]],
+        render: Callable[[pubsub.Event], StateUpdate | None],
+        greeting: Callable[[], StateUpdate] | None = None,
+    ) -> None:
+        self.key = key
+        # sid -> the follower that owns the membership (as in a room feed).
+        self.members: dict[str, str] = {}
+        self._subscribe = subscribe
+        self._render = render
+        self._greeting = greeting
+        self._socket_room = f"streamchat-{key}-{next(_feed_numbers)}"
+        self._subscribed = asyncio.Event()
+        self._subscription: pubsub.Subscription | None = None
+        self._task = asyncio.ensure_future(self._run())
+
+    async def ready(self) -> None:
+        await self._subscribed.wait()
+
+    def join(self, sid: str, owner: str) -> None:
+        self.members[sid] = owner
+        self.greet(sid)
+
+    def greet(self, sid: str) -> None:
+        """Sends the tab the greeting again (it asked: it may have missed the first), and
+        adds it to the room if it is not there yet."""
+        if self._subscription is not None:
+            self._subscription.deliver({"kind": "_join", "sid": sid})
+
+    def leave(self, sid: str, owner: str) -> bool:
+        """Removes the tab if `owner` still owns its membership; True when no tab is left."""
+        if self.members.get(sid) == owner:
+            del self.members[sid]
+            if self._subscription is not None:
+                self._subscription.deliver({"kind": "_leave", "sid": sid})
+        return not self.members
+
+    def close(self) -> None:
+        self._task.cancel()
+
+    async def _run(self) -> None:
+        async with self._subscribe() as subscription:
+            self._subscription = subscription
+            self._subscribed.set()
+            while True:
+                event = await subscription.next()
+                try:
+                    await self._handle(event)
+                except Exception:
+                    log.exception("%s feed failed on %s", self.key, event.get("kind"))
+
+    async def _handle(self, event: pubsub.Event) -> None:
+        sio, namespace = _socket_server()
+        kind = event.get("kind")
+        if kind == "_join":
+            sid = event["sid"]
+            if self._greeting is not None:
+                await sio.emit("event", self._greeting(), to=sid, namespace=namespace)
+            if sid in self.members:
+                await sio.enter_room(sid, self._socket_room, namespace=namespace)
+            return
+        if kind == "_leave":
+            if event["sid"] not in self.members:
+                await sio.leave_room(event["sid"], self._socket_room, namespace=namespace)
+            return
+        if "seq" not in event:
+            update = self._greeting() if self._greeting is not None else None
+        else:
+            update = self._render(event)
+        if update is not None:
+            await sio.emit("event", update, room=self._socket_room, namespace=namespace)
+
+
+# What a tab's follower joins besides its room and its session: a topic feed's key, and how
+# to start that feed when the tab is the first here to follow it.
+FeedSpec = tuple[str, Callable[[], TopicFeed]]
+
+
 class RoomFeeds:
     """This worker's feeds: one per room that has an open tab here, one per session that
-    has one; and the follower of each tab."""
+    has one, one per other topic that has one; and the follower of each tab."""
 
     def __init__(self) -> None:
         self._feeds: dict[int, RoomFeed] = {}
         self._sessions: dict[str, SessionFeed] = {}
+        self._topics: dict[str, TopicFeed] = {}
         self._tabs: dict[str, tuple[str, asyncio.Event]] = {}
+
+    async def join_topic(self, spec: FeedSpec, sid: str, owner: str) -> None:
+        key, start = spec
+        feed = self._topics.get(key)
+        if feed is None:
+            feed = self._topics[key] = start()
+        # A member from now on, so the feed stays open while it subscribes.
+        feed.members[sid] = owner
+        await feed.ready()
+        feed.join(sid, owner)
+
+    def leave_topic(self, key: str, sid: str, owner: str) -> None:
+        feed = self._topics.get(key)
+        if feed is not None and feed.leave(sid, owner):
+            del self._topics[key]
+            feed.close()
+
+    def topic(self, key: str) -> TopicFeed | None:
+        return self._topics.get(key)
 
     async def join_session(self, key: str, sid: str) -> None:
         feed = self._sessions.get(key)
@@ -310,26 +421,39 @@ def _socket_server() -> tuple[Any, str]:
 
 
 @contextlib.asynccontextmanager
-async def following_session(session_key: str, sid: str, owner: str) -> AsyncIterator[asyncio.Event]:
-    """A tab's follower, made the tab's only one and a member of its session's feed for as
-    long as it runs; with the event that tells it to stop (a newer follower took over the
-    tab, or the session was revoked)."""
+async def following_session(
+    session_key: str, sid: str, owner: str, feeds: Sequence[FeedSpec] = ()
+) -> AsyncIterator[asyncio.Event]:
+    """A tab's follower, made the tab's only one and a member of its session's feed (and of
+    the topic feeds `feeds`) for as long as it runs; with the event that tells it to stop (a
+    newer follower took over the tab, or the session was revoked)."""
     superseded = room_feeds.claim_tab(sid, owner)
+    joined_keys: list[str] = []
     try:
         await room_feeds.join_session(session_key, sid)
+        for spec in feeds:
+            joined_keys.append(spec[0])
+            await room_feeds.join_topic(spec, sid, owner)
         yield superseded
     finally:
+        for key in joined_keys:
+            room_feeds.leave_topic(key, sid, owner)
         room_feeds.leave_session(session_key, sid)
         room_feeds.release_tab(sid, owner)
 
 
 @contextlib.asynccontextmanager
 async def joined(
-    room_id: int, state_name: str, sid: str, owner: str, session_key: str
+    room_id: int,
+    state_name: str,
+    sid: str,
+    owner: str,
+    session_key: str,
+    feeds: Sequence[FeedSpec] = (),
 ) -> AsyncIterator[tuple[RoomFeed, asyncio.Event]]:
-    """A tab's membership of the room's feed (and its session's), for as long as its
-    follower runs; with the event that tells the follower to stop."""
-    async with following_session(session_key, sid, owner) as superseded:
+    """A tab's membership of the room's feed (and its session's, and the topic feeds
+    `feeds`), for as long as its follower runs; with the event that tells it to stop."""
+    async with following_session(session_key, sid, owner, feeds) as superseded:
         try:
             feed = await room_feeds.join(room_id, state_name, sid, owner)
             yield feed, superseded

@@ -2,12 +2,14 @@
 
 import secrets
 from dataclasses import dataclass
+from typing import Any
 
 import reflex as rx
 
-from stream_chat import accounts, chat
-from stream_chat.state.room_feed import following_session
+from stream_chat import accounts, chat, unread
+from stream_chat.state.room_feed import FeedSpec, following_session, room_feeds
 from stream_chat.state.session import SessionState
+from stream_chat.state.unread_feeds import unread_feeds
 
 APP_NAME = "StreamChat"
 
@@ -27,11 +29,16 @@ class RoomsState(SessionState):
     room_description: str = ""
     room_missing: bool = False
     room_menu_open: bool = False
+    # The sidebar's unread news, set in the browser only by the unread feeds
+    # (`state/unread_feeds.py`); its server value stays empty.
+    unread_news: dict[str, Any] = {}
 
     @rx.var
     def page_title(self) -> str:
-        """The browser tab's title on a room page, derived here only."""
-        return f"#{self.room_name} · {APP_NAME}" if self.room_name else APP_NAME
+        """The browser tab's title (before its unread count), derived here only."""
+        if self.room_name:
+            return f"#{self.room_name} · {APP_NAME}"
+        return APP_NAME if self.room_missing else f"Rooms · {APP_NAME}"
 
     @rx.event
     def set_room_menu_open(self, is_open: bool) -> None:
@@ -62,12 +69,29 @@ class RoomsState(SessionState):
         (a log out in another tab sends it to /login). Reflex cancels this task when the
         tab leaves the page; the room page's follower follows the session itself."""
         async with self:
-            if self._session_user_id() is None:
+            if (user_id := self._session_user_id()) is None:
                 return
             sid = self.router.session.session_id
             session_key = accounts.session_key(self._session_token())
-        async with following_session(session_key, sid, secrets.token_hex(6)) as stop:
+        feeds = self._sidebar_feeds(user_id)
+        async with following_session(session_key, sid, secrets.token_hex(6), feeds) as stop:
             await stop.wait()
+
+    @staticmethod
+    def _sidebar_feeds(user_id: int) -> list[FeedSpec]:
+        return unread_feeds(user_id, RoomsState.get_full_name())
+
+    @rx.event
+    def refresh_unread(self) -> rx.event.EventSpec | None:
+        """The page asks for its unread summary again (it may have missed the first): sent
+        by the user's read feed, in order with the reads that follow."""
+        if (user_id := self._session_user_id()) is None:
+            return self._session_lost()
+        feed = room_feeds.topic(unread.reads_topic(user_id))
+        sid = self.router.session.session_id
+        if feed is not None and sid in feed.members:
+            feed.greet(sid)
+        return None
 
     def _open_room(self) -> None:
         self._load_rooms()

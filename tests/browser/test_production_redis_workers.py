@@ -15,11 +15,13 @@ from seeds.data import USERS
 from stream_chat import accounts, repo
 from stream_chat.assistant import HOW_TO_ENABLE
 from stream_chat.state.messages import MessagesState
+from stream_chat.state.rooms import RoomsState
 from stream_chat.state.session import SESSION_COOKIE
+from stream_chat.state.unread_feeds import UNREAD_VAR
 from stream_chat.streams import ClientStream
 from stream_chat.testing.stream_lab import StreamLabState
 from tests.support.databases import fresh_postgres_database
-from tests.support.reflex_client import ReflexClient
+from tests.support.reflex_client import ReflexClient, var_key
 from tests.support.servers import AppServer, prepared_database, start_app
 from tests.support.test_reflex_client import run_async
 
@@ -165,5 +167,84 @@ def test_without_a_model_configured_the_assistant_is_unavailable_and_nothing_fai
                 lambda c: any(HOW_TO_ENABLE in str(event) for _, event in c.events), 10
             )
             assert not any(i["is_assistant"] for i in shown(client).items)
+
+    run_async(scenario)
+
+
+ROOMS_STATE = RoomsState.get_full_name()
+
+
+def unread_news(client: ReflexClient, kind: str) -> list[dict]:
+    """The sidebar's unread news of this kind the client received, in order."""
+    news = [values.get(var_key(UNREAD_VAR)) for _, values in client.deltas_for(ROOMS_STATE)]
+    return [item for item in news if item and item.get("kind") == kind]
+
+
+def test_unread_counts_and_reads_reach_the_users_tabs_on_every_worker(
+    redis_app: AppServer,
+) -> None:
+    """Ada's tabs sit on two workers: a message in a room neither has open reaches both
+    sidebars, and reading it in one clears it in the other, through Redis."""
+    jars = session_cookies(redis_app.database_url)
+    ada_jar, grace_jar = jars[0], jars[1]
+
+    async def scenario() -> None:
+        tabs: list[ReflexClient] = []
+        pids: dict[ReflexClient, int] = {}
+        grace = ReflexClient(frontend=redis_app.frontend())
+        try:
+            for _ in range(MAX_CLIENTS):
+                tab = ReflexClient(frontend=redis_app.frontend())
+                await tab.connect(redis_app.base_url, "/_stream_lab", ada_jar)
+                await tab.wait_for(lambda c: c.state_value(LAB_STATE, "worker_pid", 0) > 0, 15)
+                tabs.append(tab)
+                pids[tab] = tab.state_value(LAB_STATE, "worker_pid")
+                if len(set(pids.values())) >= 2:
+                    break
+            reader = tabs[0]
+            other = next(t for t in tabs if pids[t] != pids[reader])
+            assert pids[reader] != pids[other], "Ada's tabs all landed on one worker"
+            await reader.navigate(ROOM_PATH)
+            await other.navigate("/rooms")
+            for tab in (reader, other):
+                await tab.wait_for(lambda c: len(unread_news(c, "summary")) > 0, 20)
+            await grace.connect(redis_app.base_url, "/rooms/2", grace_jar)
+            await grace.wait_for(
+                lambda c: len(c.stream_batches(MESSAGES_STATE, "messages")) > 0, 20
+            )
+
+            await grace.send_event(MessagesState.send, {"form": {"content": "across workers"}})
+
+            def heard(client: ReflexClient) -> list[dict]:
+                return [n for n in unread_news(client, "posted") if n["room_id"] == 2]
+
+            for tab in (reader, other):
+                await tab.wait_for(lambda c: len(heard(c)) == 1, 20)
+            [posted] = heard(reader)
+            assert heard(other) == [posted]
+
+            await reader.navigate("/rooms/2")
+            await reader.wait_for(
+                lambda c: (
+                    c.state_value(MESSAGES_STATE, "first_unread_id", None) == posted["message_id"]
+                ),
+                20,
+            )
+            await reader.send_event(MessagesState.mark_read, {"message_id": posted["message_id"]})
+
+            def cleared(client: ReflexClient) -> bool:
+                return any(
+                    n["room"]["room_id"] == 2
+                    and n["room"]["last_read"] == posted["message_id"]
+                    and n["room"]["unread"] == 0
+                    for n in unread_news(client, "read")
+                )
+
+            await other.wait_for(cleared, 20)
+            await reader.wait_for(cleared, 20)
+            assert not any(n["room"]["room_id"] == 2 for n in unread_news(grace, "read"))
+        finally:
+            for tab in [*tabs, grace]:
+                await tab.close()
 
     run_async(scenario)

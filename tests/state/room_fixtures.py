@@ -72,6 +72,7 @@ from stream_chat.state import room_feed
 from stream_chat.state.messages import MESSAGES, MessagesState
 from stream_chat.state.rooms import RoomsState
 from stream_chat.state.session import SESSION_COOKIE
+from stream_chat.state.unread_feeds import UNREAD_VAR
 from stream_chat.streams.client_model import BatchOutcome, ClientStream
 
 from .conftest import BATCHES_KEY, _make_state_manager
@@ -79,6 +80,7 @@ from .conftest import BATCHES_KEY, _make_state_manager
 ROOT = Path(__file__).resolve().parents[2]
 QUIET_TIMEOUT = 10.0
 MESSAGES_STATE = MessagesState.get_full_name()
+ROOMS_STATE = RoomsState.get_full_name()
 # The socket.io namespace of Reflex's events ("/_event"), where the feeds emit.
 NAMESPACE = get_config().get_event_namespace()
 
@@ -264,6 +266,11 @@ class Tab:
 
     def ops(self, since: int = 0) -> list[list[Any]]:
         return message_ops(self.batches(since))
+
+    def unread_news(self, since: int = 0) -> list[dict[str, Any]]:
+        """The sidebar's unread news that reached this tab (from `since`), in order."""
+        key = UNREAD_VAR + "_rx_state_"
+        return [d[ROOMS_STATE][key] for d in self.deltas[since:] if d.get(ROOMS_STATE, {}).get(key)]
 
     def messages_delta(self, since: int = 0) -> list[dict[str, Any]]:
         """Every MessagesState entry of the deltas from `since` (vars and batches)."""
@@ -500,7 +507,11 @@ def feed_tasks() -> list[asyncio.Task]:
 
 
 FEED_RUN_CODE = room_feed.RoomFeed._run.__code__
-FEED_RUN_CODES = (FEED_RUN_CODE, room_feed.SessionFeed._run.__code__)
+FEED_RUN_CODES = (
+    FEED_RUN_CODE,
+    room_feed.SessionFeed._run.__code__,
+    room_feed.TopicFeed._run.__code__,
+)
 
 
 class _FeedErrors(logging.Handler):
@@ -595,14 +606,16 @@ class RoomApp:
         if any(feed._subscription is None for feed in feeds):
             return False
         sessions = room_feed.room_feeds._sessions.values()
-        if not all(feed._subscribed.is_set() for feed in sessions):
+        topics = room_feed.room_feeds._topics.values()
+        if not all(feed._subscribed.is_set() for feed in [*sessions, *topics]):
             return False
         with self.broker._lock:
             subscriptions = [s for subs in self.broker._subscriptions.values() for s in subs]
         parked = [s for s in subscriptions if s._queue.empty() and s._queue._getters]  # type: ignore[attr-defined]
         # One subscription per open feed (a closed feed's goes once its task has ended),
         # and no other feed task still running.
-        return len(parked) == len(subscriptions) == len(feeds) + len(sessions) == len(feed_tasks())
+        open_feeds = len(feeds) + len(sessions) + len(topics)
+        return len(parked) == len(subscriptions) == open_feeds == len(feed_tasks())
 
     async def quiet(self) -> None:
         """Waits until every event has finished, every follower is parked and every feed has
@@ -624,6 +637,15 @@ class RoomApp:
         from stream_chat import chat
 
         return chat.subscriber_count(room_id)
+
+
+def _close_every_feed() -> None:
+    feeds = room_feed.room_feeds
+    for feed in [*feeds._feeds.values(), *feeds._sessions.values(), *feeds._topics.values()]:
+        feed.close()
+    feeds._feeds.clear()
+    feeds._sessions.clear()
+    feeds._topics.clear()
 
 
 @pytest.fixture(params=["memory", "redis"])
@@ -663,6 +685,7 @@ async def room_app(
     # The feeds are per worker (module-level); a test starts with none.
     assert room_feed.room_feeds._feeds == {}, "a previous test left room feeds open"
     assert room_feed.room_feeds._sessions == {}, "a previous test left session feeds open"
+    assert room_feed.room_feeds._topics == {}, "a previous test left topic feeds open"
     monkeypatch.setattr(room_feed, "_socket_server", lambda: (app.sio, app.sio.namespace))
     feed_errors = _FeedErrors(app.errors)
     logging.getLogger(room_feed.__name__).addHandler(feed_errors)
@@ -682,26 +705,15 @@ async def room_app(
             await asyncio.sleep(0)
             open_feeds = sorted(room_feed.room_feeds._feeds)
             open_feeds += sorted(room_feed.room_feeds._sessions)  # type: ignore[arg-type]
-            for feed in [
-                *room_feed.room_feeds._feeds.values(),
-                *room_feed.room_feeds._sessions.values(),
-            ]:
-                feed.close()
-            room_feed.room_feeds._feeds.clear()
-            room_feed.room_feeds._sessions.clear()
+            open_feeds += sorted(room_feed.room_feeds._topics)  # type: ignore[arg-type]
+            _close_every_feed()
             await asyncio.gather(*feed_tasks(), return_exceptions=True)
             # (A test marked xfail documents a bug; the leak may be that bug's.)
             if request.node.get_closest_marker("xfail") is None:
                 assert open_feeds == [], f"feeds left open after every tab closed: {open_feeds}"
     finally:
         logging.getLogger(room_feed.__name__).removeHandler(feed_errors)
-        for feed in [
-            *room_feed.room_feeds._feeds.values(),
-            *room_feed.room_feeds._sessions.values(),
-        ]:
-            feed.close()
-        room_feed.room_feeds._feeds.clear()
-        room_feed.room_feeds._sessions.clear()
+        _close_every_feed()
         if isinstance(state_manager, StateManagerRedis):
             for token in app.tabs:
                 keys = [key async for key in state_manager.redis.scan_iter(match=f"{token}*")]

@@ -35,7 +35,7 @@ import sqlalchemy as sa
 from reflex.state import BaseState, State
 from sqlmodel import SQLModel
 
-from stream_chat import accounts, assistant, chat, repo
+from stream_chat import accounts, assistant, chat, repo, unread
 from stream_chat.models import Message, Room, User
 
 from . import room_fixtures
@@ -231,6 +231,15 @@ def _owned_by(table: sa.Table, owner: User, open_room: Room) -> sa.ColumnElement
     if table.name == "assistant_requests":
         in_open_room = sa.select(Message.id).where(Message.room_id == open_room.id)  # type: ignore[arg-type]
         return (columns.user_id == owner.id) & columns.reply_id.in_(in_open_room)
+    if table.name == "last_reads":
+        # Their own position in the room they have open, at a message of that room: a
+        # position moved to another room's message is caught.
+        in_open_room = sa.select(Message.id).where(Message.room_id == open_room.id)  # type: ignore[arg-type]
+        return (
+            (columns.user_id == owner.id)
+            & (columns.room_id == open_room.id)
+            & columns.last_read_message_id.in_(in_open_room)
+        )
     return sa.false()
 
 
@@ -276,8 +285,9 @@ CALLERS = [
 
 
 def allowed_topics(caller: Caller, world: World) -> Callable[[str], bool]:
-    """A caller's own doings publish on its open room's topic, and a stop of its own reply
-    in that room on the reply's topic; nothing else may be published."""
+    """A caller's own doings publish on its open room's topic, a stop of its own reply in
+    that room on the reply's topic, its own reads on its read topic, and a message it posts
+    on the rooms' activity topic; nothing else may be published."""
     acting = caller.acting_user(world)
     if acting is None:
         return lambda topic: False
@@ -286,7 +296,12 @@ def allowed_topics(caller: Caller, world: World) -> Callable[[str], bool]:
         for reply in chat.active_replies(world.open_room.id)  # type: ignore[arg-type]
         if reply.requested_by_id == acting.id
     ]
-    own = {chat.room_topic(world.open_room.id), *map(chat.reply_topic, own_replies)}  # type: ignore[arg-type]
+    own = {
+        chat.room_topic(world.open_room.id),  # type: ignore[arg-type]
+        chat.ACTIVITY_TOPIC,
+        unread.reads_topic(acting.id),  # type: ignore[arg-type]
+        *map(chat.reply_topic, own_replies),
+    }
     return own.__contains__
 
 
@@ -310,6 +325,9 @@ def test_the_handler_list_is_built_from_the_states() -> None:
         "MessagesState.stop_current_reply",
         "MessagesState.save_edit",
         "MessagesState.run_assistant",
+        "MessagesState.mark_read",
+        "MessagesState.mark_room_read",
+        "RoomsState.refresh_unread",
         "SessionState.log_out",
         "LoginFormState.log_in",
         "SearchState.open_search",

@@ -1088,8 +1088,10 @@ async def test_one_send_is_one_broadcast_to_the_room_whatever_the_number_of_tabs
 
     [new_id] = new_ids(room, ids)
     # One emit, to the room's socket.io room, reaching every tab of the room once: not one
-    # state update per tab.
-    [emit] = room_app.sio.emits[emitted:]
+    # state update per tab. (And one to the sidebars of every tab, its unread news.)
+    [emit, sidebars] = room_app.sio.emits[emitted:]
+    assert sidebars.recipients == {tab.sid for tab in everyone}
+    assert MESSAGES_STATE not in sidebars.wire["delta"]
     assert (emit.event, emit.to, emit.room) == ("event", None, room_app.socket_room_of(room.id))
     assert emit.recipients == {tab.sid for tab in tabs}
     assert emit.batch is not None
@@ -1099,7 +1101,8 @@ async def test_one_send_is_one_broadcast_to_the_room_whatever_the_number_of_tabs
         since = marks[tab.token]
         received = list(zip(tab.emitters[since:], tab.deltas[since:], strict=True))
         assert [delta for emitter, delta in received if emitter == FEED_EMITTER] == [
-            emit.wire["delta"]
+            emit.wire["delta"],
+            sidebars.wire["delta"],
         ]
         # No tab got a state update for it; the sender's own event carried no batch (its
         # handler only cleared the composer).
@@ -1111,7 +1114,7 @@ async def test_one_send_is_one_broadcast_to_the_room_whatever_the_number_of_tabs
         assert tab.own_batches(since) == []
         assert tab.shown_ids == [*ids, new_id]
         assert tab.outcomes[-1] is BatchOutcome.APPLIED
-    assert elsewhere.deltas[marks[elsewhere.token] :] == []
+    assert elsewhere.deltas[marks[elsewhere.token] :] == [sidebars.wire["delta"]]
     assert room_app.subscriber_count(room.id) == 1
 
 
@@ -1187,8 +1190,9 @@ async def test_a_change_made_while_a_tab_joins_is_shown_once(
     expected = [m[0] for m in stored_messages(room.id)]
     assert a.shown_ids == bobs.shown_ids == expected
     assert [item["content"] for item in a.stream.items] == [m[3] for m in stored_messages(room.id)]
-    # The change, numbered 1, was replayed to Ann's socket alone, once.
-    replayed = [e for e in room_app.sio.emits if e.to == a.sid]
+    # The change, numbered 1, was replayed to Ann's socket alone, once (besides her
+    # sidebar's unread summary, which is no batch of the room).
+    replayed = [e for e in room_app.sio.emits if e.to == a.sid and e.batch is not None]
     assert [(e.batch or {}).get("cseq") for e in replayed] == [1]
     assert BatchOutcome.GAP not in a.outcomes
     assert a.stream.channel_seq == 1
@@ -1413,7 +1417,9 @@ async def test_a_resync_racing_a_room_switch_leaves_the_old_room(room_app: RoomA
     mark = a.mark()
     chat.create_message(first.id, bob.id, "not for Ann's tab any more")  # type: ignore[arg-type]
     await room_app.quiet()
-    assert a.deltas[mark:] == []
+    # Only her sidebar hears of it (its unread count), not her message list.
+    assert a.messages_delta(mark) == []
+    assert [news["kind"] for news in a.unread_news(mark)] == ["posted"]
     # Once Bob leaves too, nobody is left in the first room: its feed closes.
     await b.navigate("/rooms")
     assert room_app.subscriber_count(first.id) == 0
