@@ -44,6 +44,13 @@ Object.defineProperty(document, "hidden", { configurable: true, get: () => !!win
 NO_NOTIFICATIONS = "delete window.Notification;"
 
 
+def say(page: Page, text: str) -> None:
+    """Sends a message and waits until it is stored (the composer is cleared then), so the
+    next one is not typed into a composer about to be cleared."""
+    send(page, text)
+    expect(page.locator("#composer")).to_have_value("")
+
+
 def set_hidden(page: Page, hidden: bool) -> None:
     page.evaluate(
         "(hidden) => { window.__hidden = hidden; "
@@ -128,8 +135,8 @@ def test_unread_counts_rise_live_and_clear_on_open_in_every_tab(
         expect(badge(tab, busy)).to_have_count(0)
 
     for n in range(3):
-        send(grace, f"busy line {n}")
-    send(grace, f"{mention_of(ADA)} can you look?")
+        say(grace, f"busy line {n}")
+    say(grace, f"{mention_of(ADA)} can you look?")
 
     for tab in (ada, ada_index, alan):
         expect(badge(tab, busy)).to_have_text("4 unread")
@@ -161,7 +168,7 @@ def test_unread_counts_rise_live_and_clear_on_open_in_every_tab(
     screenshot(ada, "unread-divider-desktop")
 
     # A new message in the room she has open (visible, at the bottom) does not count.
-    send(grace, "while Ada reads")
+    say(grace, "while Ada reads")
     expect(row_with(ada, "while Ada reads")).to_be_visible()
     expect(badge(alan, busy)).to_have_text("5 unread")
     ada.wait_for_timeout(1500)
@@ -230,12 +237,12 @@ def test_a_mention_notifies_a_hidden_tab_once_permission_was_given_by_a_click(
     assert ada.evaluate("window.__permissionRequests") == 1
 
     # Visible: a mention shows in the sidebar, and no notification.
-    send(grace, f"{mention_of(ADA)} while you look")
+    say(grace, f"{mention_of(ADA)} while you look")
     expect(mention_badge(ada, there)).to_have_text("@1 mentions")
     set_hidden(ada, True)
-    send(grace, "no mention here")
-    send(grace, f"{mention_of(ADA)} are you there?")
-    send(grace, f"{mention_of(ALAN)} only Alan")
+    say(grace, "no mention here")
+    say(grace, f"{mention_of(ADA)} are you there?")
+    say(grace, f"{mention_of(ALAN)} only Alan")
     expect(badge(ada, there)).to_have_text("4 unread")
     ada.wait_for_function("window.__notifications.length >= 1")
     ada.wait_for_timeout(500)
@@ -251,7 +258,7 @@ def test_a_mention_notifies_a_hidden_tab_once_permission_was_given_by_a_click(
     # While hidden, messages in the room she has open are unread too.
     grace.get_by_role("navigation", name="Rooms").get_by_role("link", name=f"# {here.name}").click()
     expect(grace.locator("#composer")).to_be_focused()
-    send(grace, "in the room Ada has open")
+    say(grace, "in the room Ada has open")
     expect(ada).to_have_title(f"(5) #{here.name} · StreamChat")
     set_hidden(ada, False)
     expect(ada).to_have_title(f"(4) #{here.name} · StreamChat")
@@ -273,7 +280,7 @@ def test_nothing_breaks_without_notifications(
     ada.evaluate("() => document.dispatchEvent(new Event('visibilitychange'))")
     grace = open_as(browser, app_server, GRACE, f"/rooms/{room.id}")
     contexts.append(grace)
-    send(grace, f"{mention_of(ADA)} hello")
+    say(grace, f"{mention_of(ADA)} hello")
     expect(row_with(ada, "hello")).to_be_visible()
     expect(ada).to_have_title(f"#{room.name} · StreamChat")
     assert errors == []
