@@ -23,8 +23,8 @@ from stream_chat.state.rooms import RoomsState
 THIS_ROOM = "room"
 ALL_ROOMS = "all"
 SCOPES = (THIS_ROOM, ALL_ROOMS)
-# The most results one tab holds (they travel whole in every delta): past it the reader
-# is asked to narrow the search instead of paging further.
+# The most results one tab holds (the list travels whole each time it grows): past it the
+# reader is asked to narrow the search instead of paging further.
 MAX_RESULTS = 200
 CAPPED_NOTE = f"Showing the newest {MAX_RESULTS} results. Add words to narrow the search."
 
