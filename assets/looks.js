@@ -37,8 +37,10 @@ export function markGroups(list) {
     const sender = row.dataset.senderId ?? "";
     const at = Date.parse(row.dataset.at ?? "");
     const day = Number.isNaN(at) ? "" : new Date(at).toDateString();
+    // The "New messages" divider starts a group too: what was read stays above it.
     const continues =
       opened !== null &&
+      row.dataset.unreadFrom !== "true" &&
       sender !== "" &&
       sender === opened.sender &&
       day === opened.day &&

@@ -97,6 +97,18 @@ def test_rows_group_by_sender_within_five_minutes_of_the_groups_first_and_one_da
     assert marks["afterInsert"][:5] == ["start", "continued", "continued", "start", "continued"]
 
 
+def test_the_new_messages_divider_starts_a_group() -> None:
+    script = """
+    import { markGroups } from "../../assets/looks.js";
+    const at = new Date(2026, 11, 1, 12, 0).toISOString();
+    const rows = [0, 1, 2].map((n) => ({ dataset: { senderId: "1", at } }));
+    rows[1].dataset.unreadFrom = "true";
+    markGroups({ children: rows });
+    console.log(JSON.stringify(rows.map((r) => r.dataset.group)));
+    """
+    assert run_node(script) == ["start", "start", "continued"]
+
+
 def test_what_the_autocomplete_reads_as_typed_and_whom_it_offers() -> None:
     script = """
     import { typedMention, matches } from "../../assets/mentions.js";

@@ -183,6 +183,8 @@ def message_row(
         data_at=message["inserted_at"].to(str),
         data_sender_id=message["sender_id"].to(int),
         data_mine=rx.cond(mine, "true", "false"),
+        # The "New messages" divider is in this row: it starts a sender's group (looks.js).
+        data_unread_from=rx.cond(first_unread, "true", "false"),
         data_status=message["status"].to(str),
         # Screen readers wait for a reply being written instead of reading every token.
         aria_busy=rx.cond(is_being_written(message), "true", "false"),
