@@ -169,12 +169,17 @@ function notify(posted, roomName) {
   }
 }
 
+let asking = false;
+
 async function askPermission(store) {
-  if (notificationPermission() !== "default") return;
+  if (asking || notificationPermission() !== "default") return;
+  asking = true;
   try {
     await window.Notification.requestPermission();
   } catch {
     // An old promise-less API or a refusal: the control shows what the browser decided.
+  } finally {
+    asking = false;
   }
   store.refreshPermission();
 }
@@ -195,6 +200,13 @@ function bind(reflexStore, substateName, refreshEvent) {
     if (mention) notify(mention, current.roomNames[mention.room_id]);
   };
   current.unsubscribe = reflexStore.subscribe(substateName, pull);
+  if (binding === null) {
+    // The permission is asked only after a click on the sidebar's control (one listener
+    // for the page, however many components show the counts).
+    document.addEventListener("click", (event) => {
+      if (event.target.closest?.("[data-enable-notifications]")) askPermission(unreadStore);
+    });
+  }
   binding = current;
   const earlier = reflexStore.getSnapshot(substateName)?.[NEWS_VAR];
   if (earlier && Object.keys(earlier).length > 0) {
@@ -236,13 +248,5 @@ export function useUnread({ substateName, refreshEvent, title, openRoomId, rooms
     const count = countLabel(snapshot.total);
     document.title = count ? `(${count}) ${title}` : title;
   }, [title, snapshot.total]);
-  useEffect(() => {
-    // The permission is asked only after a click on the sidebar's control.
-    const onClick = (event) => {
-      if (event.target.closest?.("[data-enable-notifications]")) askPermission(unreadStore);
-    };
-    document.addEventListener("click", onClick);
-    return () => document.removeEventListener("click", onClick);
-  }, []);
   return snapshot;
 }
