@@ -175,6 +175,8 @@ def message_row(
             rx.cond(is_assistant, reply_footer(message)),
             class_name="message-main",
             min_width="0",
+            display="flex",
+            flex_direction="column",
         ),
         rx.cond(mine, message_actions(message_id)),
         id=message["dom_id"].to(str),
@@ -246,6 +248,9 @@ GROUPED_ROW = {
         "font_size": "0.7rem",
         "opacity": "0",
     },
+    # What else the header says ("(edited)", a reply's status and Stop) goes under the text.
+    "&[data-group=continued] .message-header": {"order": "1"},
+    "&[data-group=continued] .reply-footer": {"order": "2"},
     "&[data-group=continued]:hover .sent-at, &[data-group=continued]:focus-within .sent-at, "
     "&[data-group=continued]:focus .sent-at": {"opacity": "1"},
 }
@@ -435,6 +440,7 @@ def reply_footer(message: Var) -> rx.Component:
         spacing="3",
         align="center",
         padding_top="0.2rem",
+        class_name="reply-footer",
     )
 
 

@@ -112,6 +112,16 @@ def test_rows_group_by_sender_within_five_minutes_and_a_new_day(
         assert grace_avatar.get_attribute("data-accent-color") != tone
         background = ada_avatar.evaluate("e => getComputedStyle(e).backgroundColor")
         assert background != grace_avatar.evaluate("e => getComputedStyle(e).backgroundColor")
+
+        # An edit keeps the row where it was in its group.
+        continued.hover()
+        continued.get_by_role("button", name="Edit").click()
+        ada.get_by_role("dialog").get_by_label("Message text").fill("a minute on, edited")
+        ada.get_by_role("dialog").get_by_role("button", name="Save").click()
+        edited = row_with(ada, "a minute on, edited")
+        expect(edited.locator(".edited")).to_be_visible()
+        expect(edited).to_have_attribute("data-group", "continued")
+        assert groups(ada)[1:4] == ["start", "continued", "continued"]
         screenshot(ada, "looks-groups-desktop")
 
         # Live: Ada's next message continues her group, Grace's opens one; deleting the
