@@ -2,7 +2,6 @@
 inserts, deletes and scrolling back), and the `@` autocomplete, whose mention the other
 member sees highlighted, and which stays a mention after an edit."""
 
-import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 
@@ -14,16 +13,12 @@ from stream_chat import accounts, chat, repo
 from stream_chat.models import Message
 from tests.browser.conftest import screenshot
 from tests.browser.test_room_chat import open_as, row_with, send
+from tests.browser.test_room_niceties import new_room
 from tests.support.servers import AppServer
 
 pytestmark = pytest.mark.browser
 
 ADA, GRACE = "ada@streamchat.io", "grace@streamchat.io"
-
-
-def new_room(app_server: AppServer, name: str) -> int:
-    repo.configure(app_server.database_url)
-    return chat.create_room(f"{name}-{time.monotonic_ns()}", "Looks and mentions.").id  # type: ignore[return-value]
 
 
 def user_id(email: str) -> int:
