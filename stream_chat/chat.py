@@ -9,7 +9,7 @@ for assistant replies an `AppendedEvent` (new text) or a `PatchedEvent` (new sta
 """
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from datetime import datetime
 from typing import Any, Literal, NamedTuple, NotRequired, TypedDict
 
@@ -375,6 +375,46 @@ def last_message_by(room_id: int, sender_id: int) -> Message | None:
     )
     with repo.session() as db:
         return db.exec(query).first()
+
+
+# Who is in a room (the members panel)
+
+# How far back a room's posters are looked for: a bounded read however long the history.
+POSTERS_LOOKBACK = 5000
+MAX_POSTERS = 100
+
+
+def recent_posters(room_id: int, limit: int = MAX_POSTERS) -> dict[int, str]:
+    """The people (not the assistant) who posted among the room's newest
+    `POSTERS_LOOKBACK` messages, the latest poster first: id -> name."""
+    newest = (
+        select(col(Message.sender_id), col(Message.id))
+        .where(Message.room_id == room_id)
+        .order_by(col(Message.id).desc())
+        .limit(POSTERS_LOOKBACK)
+        .subquery()
+    )
+    latest = func.max(newest.c.id)
+    query = (
+        select(col(User.id), col(User.name))
+        .join(newest, newest.c.sender_id == User.id)
+        .where(~col(User.is_assistant))
+        .group_by(col(User.id), col(User.name))
+        .order_by(latest.desc())
+        .limit(min(limit, MAX_POSTERS))
+    )
+    with repo.session() as db:
+        return {user_id: name for user_id, name in db.exec(query).all()}
+
+
+def user_names(user_ids: Iterable[int]) -> dict[int, str]:
+    """Display names of these users (one query); unknown ids are left out."""
+    wanted = sorted(set(user_ids))
+    if not wanted:
+        return {}
+    with repo.session() as db:
+        rows = db.exec(select(col(User.id), col(User.name)).where(col(User.id).in_(wanted)))
+        return {user_id: name for user_id, name in rows.all()}
 
 
 # Real time

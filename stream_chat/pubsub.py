@@ -7,6 +7,11 @@ Every event published on a topic gets the topic's next sequence number, in the f
 can tell a missed event from a repeated one.
 
 * `LocalBroker` fans each published event out to the subscriptions of this process.
+Besides numbered events, a topic carries *signals* (`signal`): ephemeral facts such as who is
+typing or who came online, delivered to the same subscribers without a number (no `seq`),
+never stored, and not worth a resync if one is lost (each is superseded by the next, or
+expires). Their subscribers tell them apart by their `kind`.
+
 * `RedisBroker` publishes through Redis. Each process runs one listener on the pattern
   `streamchat:*` that hands what it hears to a `LocalBroker`, so a room with a thousand
   open tabs in one worker costs that worker one Redis subscription, not a thousand. Redis
@@ -66,6 +71,8 @@ class Subscription:
 class Broker(Protocol):
     def publish(self, topic: str, event: Event) -> int: ...
 
+    def signal(self, topic: str, event: Event) -> None: ...
+
     def current_seq(self, topic: str) -> int: ...
 
     def subscribe(self, topic: str) -> contextlib.AbstractAsyncContextManager[Subscription]: ...
@@ -85,8 +92,11 @@ class LocalBroker:
             self.deliver(topic, {**event, "seq": seq})
         return seq
 
+    def signal(self, topic: str, event: Event) -> None:
+        self.deliver(topic, event)
+
     def deliver(self, topic: str, event: Event) -> None:
-        """Hands an already numbered event to this process's subscribers."""
+        """Hands an already numbered event (or a signal) to this process's subscribers."""
         with self._lock:
             subscriptions = list(self._subscriptions.get(topic, ()))
         for subscription in subscriptions:
@@ -122,6 +132,8 @@ class LocalBroker:
 
 
 RESYNC: Event = {"kind": "resync"}
+# In a Redis message's number field: a signal.
+UNNUMBERED = "-"
 
 
 # Numbering and publishing in one script: Redis runs it atomically, so the numbers are in
@@ -146,6 +158,10 @@ class RedisBroker:
         # Redis has ordered the message, so one sender's messages keep their order.
         keys = [SEQ_PREFIX + topic, CHANNEL_PREFIX + topic]
         return int(self._publish_numbered(keys=keys, args=[json.dumps(event)]))
+
+    def signal(self, topic: str, event: Event) -> None:
+        # The number's place says "none": listeners hand it on without a `seq`.
+        self._publisher.publish(CHANNEL_PREFIX + topic, UNNUMBERED + " " + json.dumps(event))
 
     def current_seq(self, topic: str) -> int:
         return int(self._publisher.get(SEQ_PREFIX + topic) or 0)
@@ -186,7 +202,10 @@ class RedisBroker:
                             continue
                         topic = message["channel"].decode()[len(CHANNEL_PREFIX) :]
                         seq, _, body = message["data"].decode().partition(" ")
-                        self._local.deliver(topic, {**json.loads(body), "seq": int(seq)})
+                        event = json.loads(body)
+                        if seq != UNNUMBERED:
+                            event["seq"] = int(seq)
+                        self._local.deliver(topic, event)
             except (redis.RedisError, OSError) as error:
                 log.warning("Redis pub/sub listener lost its connection (%s); retrying", error)
                 if not ready.done():

@@ -2,7 +2,7 @@
 
 import reflex as rx
 
-from stream_chat import assistant, collector, settings
+from stream_chat import assistant, collector, presence, settings
 from stream_chat.pages.auth import login_page, register_page
 from stream_chat.pages.rooms import room_page, rooms_index_page
 from stream_chat.session_routes import session_api
@@ -20,6 +20,7 @@ app = rx.App(
 )
 app.register_lifespan_task(collector.settle_heap)
 app.register_lifespan_task(assistant.sweep_abandoned_replies)
+app.register_lifespan_task(presence.keep_tabs_alive)
 
 app.add_page(lambda: rx.fragment(), route="/", on_load=rx.redirect("/rooms", replace=True))
 app.add_page(

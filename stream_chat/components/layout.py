@@ -8,6 +8,7 @@ from reflex_base.utils.format import format_event_handler
 from reflex_base.utils.imports import ImportVar
 
 from stream_chat.components.avatars import avatar
+from stream_chat.components.awareness import awareness_behaviour
 from stream_chat.components.search import search_dialog
 from stream_chat.state.rooms import RoomLink, RoomsState
 from stream_chat.state.session import SessionState
@@ -254,7 +255,9 @@ def user_menu() -> rx.Component:
         ),
         rx.button(
             rx.icon("log-out", size=16),
-            "Log out",
+            # Its icon alone on a phone, where the header also holds search and the members
+            # button and the room's name needs the room (the label stays for readers).
+            rx.el.span("Log out", display=DESKTOP_ONLY),
             on_click=SessionState.log_out,
             variant="soft",
             size="1",
@@ -267,13 +270,14 @@ def user_menu() -> rx.Component:
     )
 
 
-def header(title: rx.Component) -> rx.Component:
+def header(title: rx.Component, actions: rx.Component | None = None) -> rx.Component:
     return rx.el.header(
         rx.hstack(
             mobile_menu(),
             title,
             rx.spacer(),
             search_dialog(),
+            *([actions] if actions is not None else []),
             user_menu(),
             align="center",
             spacing="3",
@@ -291,9 +295,14 @@ def room_title() -> rx.Component:
             rx.cond(RoomsState.room_name != "", "# " + RoomsState.room_name, "StreamChat"),
             size="4",
             as_="h1",
-            # A long room name wraps anywhere rather than pushing the header's buttons off a
-            # phone's screen.
-            overflow_wrap="anywhere",
+            # A long room name is cut with an ellipsis rather than pushing the header's
+            # buttons off a phone's screen (wrapping it left a letter or two per line there
+            # once the header held search and the members button too).
+            white_space="nowrap",
+            overflow="hidden",
+            text_overflow="ellipsis",
+            # The stack sizes its children to their content: this keeps the name within it.
+            max_width="100%",
         ),
         rx.cond(
             RoomsState.room_description != "",
@@ -309,14 +318,14 @@ def room_title() -> rx.Component:
     )
 
 
-def rooms_shell(content: rx.Component) -> rx.Component:
+def rooms_shell(content: rx.Component, header_actions: rx.Component | None = None) -> rx.Component:
     """Renders only once the user is known: the on_load guard redirects everyone else."""
     return rx.cond(
         SessionState.logged_in,
         rx.hstack(
             sidebar(),
             rx.vstack(
-                header(room_title()),
+                header(room_title(), header_actions),
                 rx.el.main(
                     content,
                     flex="1",
@@ -333,6 +342,8 @@ def rooms_shell(content: rx.Component) -> rx.Component:
             ),
             spacing="0",
             width="100%",
+            # Presence dots, typing notices, input reports: once per page.
+            data_awareness=awareness_behaviour(),
         ),
         rx.center(rx.spinner(size="3"), height="100dvh", aria_label="Loading"),
     )

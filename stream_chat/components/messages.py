@@ -11,6 +11,7 @@ from reflex_base.utils.imports import ImportVar
 from stream_chat.assistant import HOW_TO_ENABLE
 from stream_chat.chat import MAX_MESSAGE_LENGTH
 from stream_chat.components.avatars import sender_avatar
+from stream_chat.components.awareness import COMPOSER_ID, typing_line
 from stream_chat.components.empty_states import notice
 from stream_chat.components.mentions import (
     MENTION_STYLE,
@@ -27,7 +28,6 @@ SCROLLER_ID = "message-scroller"
 LIST_ID = "message-list"
 SENTINEL_ID = "history-sentinel"
 PILL_ID = "new-messages-pill"
-COMPOSER_ID = "composer"
 COMPOSER_MENTIONS_ID = "composer-mentions"
 EDIT_DRAFT_ID = "edit-draft"
 EDIT_MENTIONS_ID = "edit-draft-mentions"
@@ -747,6 +747,7 @@ def chat_room() -> rx.Component:
             width="100%",
             display="flex",
         ),
+        typing_line(),
         composer(),
         edit_dialog(),
         delete_dialog(),

@@ -6,13 +6,12 @@ is editing.
 """
 
 import contextlib
-import secrets
 from collections.abc import Sequence
 from typing import ClassVar
 
 import reflex as rx
 
-from stream_chat import accounts, assistant, chat, mentions, unread
+from stream_chat import assistant, chat, mentions, typing_status, unread
 from stream_chat.models import Message
 from stream_chat.state.room_feed import (
     MESSAGES,
@@ -43,10 +42,11 @@ class MessagesState(StreamsState, RoomsState):
     # Where the "New messages" divider goes: the first message of someone else the user
     # had not read when the room opened (None: nothing unread then, or marked read since).
     first_unread_id: int | None = None
+    members_open: bool = False
     assistant_available: bool = assistant.config().available
     # Set by every new follower to an id of its own: an older one (a previous room, a
     # dropped socket, a previous login) that wakes up later sees it is stale and stops.
-    _follower: str = ""
+    _follower_id: str = ""
 
     def _open_room_actor(self) -> tuple[int, int] | None:
         """(the caller, the room this tab has open) while the caller's session holds: what
@@ -126,8 +126,8 @@ class MessagesState(StreamsState, RoomsState):
         sid = self.router.session.session_id
         if feed is None or room_id != self.current_room_id or self._open_room_actor() is None:
             return
-        if feed.is_member(sid, self._follower):
-            feed.activate(sid, self._follower, baseline)
+        if feed.is_member(sid, self._follower_id):
+            feed.activate(sid, self._follower_id, baseline)
 
     @rx.event
     def load_older(self) -> rx.event.EventSpec | None:
@@ -150,21 +150,20 @@ class MessagesState(StreamsState, RoomsState):
         update. Reflex cancels this task when the tab leaves the page, which leaves the feed.
         """
         async with self:
-            if self._open_room_actor() is None:
+            if (actor := self._open_room_actor()) is None:
                 return
-            room_id: int = self.current_room_id  # type: ignore[assignment]
-            me = self._follower = secrets.token_hex(6)
-            sid = self.router.session.session_id
+            user_id, room_id = actor
+            follower = self._follower(user_id)
+            self._follower_id = follower.owner
             state_name = self.get_full_name()
-            session_key = accounts.session_key(self._session_token())
-            feeds = self._sidebar_feeds(self._user_id)  # type: ignore[arg-type]
-        async with joined(room_id, state_name, sid, me, session_key, feeds) as (feed, superseded):
+            feeds = self._sidebar_feeds(user_id)
+        async with joined(follower, room_id, state_name, feeds) as (feed, superseded):
             async with self:
-                if self._follower != me:
+                if self._follower_id != follower.owner:
                     return
                 baseline = self._show_latest(room_id)
             # The history has gone out with the block above: now the room's batches.
-            feed.activate(sid, me, baseline)
+            feed.activate(follower.sid, follower.owner, baseline)
             await superseded.wait()
 
     # Unread
@@ -188,6 +187,31 @@ class MessagesState(StreamsState, RoomsState):
         unread.do_mark_room_read(*actor)
         self.first_unread_id = None
         return None
+
+    # Awareness
+
+    @rx.event
+    def set_typing(self, room_id: int, is_typing: bool) -> rx.event.EventSpec | None:
+        """The composer's throttled notice (see `typing_status`). A notice for a room this
+        tab does not have open is dropped without a word: a tab that just switched rooms
+        may still send the last one for the room it left."""
+        if (actor := self._open_room_actor()) is None:
+            return self._session_lost()
+        user_id, open_room_id = actor
+        try:
+            checked_room = typing_status.check_typing(open_room_id, room_id, is_typing)
+        except chat.ChatError:
+            return None
+        typing_status.do_typing(checked_room, user_id, self.user_name, is_typing)
+        return None
+
+    @rx.event
+    def set_members_open(self, is_open: bool) -> None:
+        self.members_open = is_open
+
+    @rx.event
+    def toggle_members(self) -> None:
+        self.members_open = not self.members_open
 
     # Compose, edit, delete
 

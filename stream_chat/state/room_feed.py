@@ -1,4 +1,25 @@
-"""One broadcast per room per worker: every open tab of a room gets the same batch.
+"""One broadcast per topic per worker: every tab here that follows a topic gets the same update.
+
+`Feed` is the mechanism: one subscription to a topic per worker, one task that does all of
+the feed's emits (so each socket receives them in order), and one socket.io room holding the
+worker's tabs that follow it. Every kind of live data rides a feed of its own topic:
+
+* `RoomFeed` (topic `room:<id>`): the room's messages as channel batches of the `messages`
+  stream, and the room's *awareness* (who is typing, who has the room open, who has posted
+  there), from the signals on the same topic;
+* `PresenceFeed` (topic `presence`, one per worker): every user's online/away status, for
+  the dots on avatars;
+* `SessionFeed` (topic `session:<digest>`): the session's end, which sends its tabs to /login.
+
+Signals (typing, presence, rosters) are not numbered and not stored. A feed gathers them and
+emits at most one update per `AWARENESS_INTERVAL` (coalesced per topic per worker, whatever
+the number of senders), into the `live_signals` var of the tabs' rooms state, which the
+server never sets; `assets/awareness.js` reads each update once, as `streams.js` reads
+batches. A tab that joins a feed is first sent the feed's current picture, then its updates.
+A new kind of live data is a `Feed` subclass (its topic, what it sends a joining tab, what it
+makes of each event), joined with `room_feeds.join_feed`.
+
+The room's messages:
 
 A room's changes arrive here once per worker (from the Chat context's subscription), are
 turned into stream ops once, encoded once, and emitted to a socket.io room holding the
@@ -18,14 +39,16 @@ import collections
 import contextlib
 import itertools
 import logging
+import math
 from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from reflex.event import Event
 from reflex.state import StateUpdate
 from reflex_base.constants.state import FIELD_MARKER
 
-from stream_chat import accounts, assistant, chat, pubsub
+from stream_chat import accounts, assistant, chat, presence, pubsub, typing_status
 from stream_chat.streams import StreamRecorder, StreamSpec, channel_batch
 from stream_chat.streams.binding import BATCHES_VAR
 
@@ -37,6 +60,14 @@ MESSAGES_SPEC = StreamSpec(MESSAGES)
 # Batches kept for tabs that are joining: a tab reads the room's number, then its history,
 # and is added after its history went out; whatever was broadcast meanwhile is replayed.
 RECENT_BATCHES = 512
+# At most one awareness update per feed per 0.6 s: under 2 per tab in any second, with room
+# for the jitter of a fan-out to a few hundred sockets (at 0.5 s, 3 landed within one second
+# now and then in bench/awareness.py).
+AWARENESS_INTERVAL = 0.6
+# The rooms state's var that carries signals to the page (never set on the server).
+SIGNALS_VAR = "live_signals"
+_FLUSH = {"kind": "_flush"}
+_RECONCILE = {"kind": "_reconcile"}
 
 
 def presented(row: chat.MessageRow) -> dict[str, Any]:
@@ -56,14 +87,198 @@ def channel_name(room_id: int) -> str:
     return f"room:{room_id}"
 
 
-class RoomFeed:
-    def __init__(self, room_id: int, state_name: str) -> None:
+class Feed:
+    """One topic's broadcasts on this worker, for this worker's tabs that follow it."""
+
+    def __init__(self, key: str, signals_state: str) -> None:
+        self._signals_state = signals_state
+        # Unique per feed: a socket left in an old feed's room never hears a newer feed.
+        self._socket_room = f"streamchat-{key}-{next(_feed_numbers)}"
+        # sid -> the follower that owns the membership (as in a room feed: a later follower
+        # of the same tab may join before an earlier one has left).
+        self.tabs: dict[str, str] = {}
+        self._subscribed = asyncio.Event()
+        self._subscription: pubsub.Subscription | None = None
+        self._last_flush = -math.inf
+        self._flush_pending = False
+        self._task = asyncio.ensure_future(self._run())
+
+    def _subscribe(self) -> contextlib.AbstractAsyncContextManager[pubsub.Subscription]:
+        raise NotImplementedError
+
+    def _start(self) -> None:
+        """Reads the current picture, once subscribed (so no change is missed)."""
+
+    def _reconcile(self) -> None:
+        """Compares the picture with the store's and takes the differences as changes.
+
+        Signals are at most once (Redis pub/sub drops what a listener misses while it
+        reconnects), so a feed of soft state checks its picture now and then instead of
+        trusting that it heard everything."""
+
+    def _reconcile_later(self) -> None:
+        if type(self)._reconcile is not Feed._reconcile:
+            delay = presence.timings().sweep_every
+            asyncio.get_running_loop().call_later(delay, self._deliver, _RECONCILE)
+
+    async def _handle(self, event: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    async def ready(self) -> None:
+        await self._subscribed.wait()
+
+    def close(self) -> None:
+        self._task.cancel()
+
+    def add_tab(self, sid: str) -> None:
+        """Sends the tab the feed's picture, then adds it to the feed's socket room."""
+        self._deliver({"kind": "_add_tab", "sid": sid})
+
+    def remove_tab(self, sid: str) -> None:
+        self._deliver({"kind": "_remove_tab", "sid": sid})
+
+    def _picture(self) -> dict[str, Any] | None:
+        """The signals a joining tab is sent first (none by default)."""
+        return None
+
+    def _welcome(self) -> StateUpdate | None:
+        """What a joining tab is sent first: its picture as signals."""
+        picture = self._picture()
+        return self._signals_update(picture) if picture is not None else None
+
+    async def _manage_tab(self, event: dict[str, Any]) -> bool:
+        """Handles an `add_tab` or `remove_tab` event; False for any other event."""
+        if event["kind"] == "_add_tab":
+            if event["sid"] in self.tabs:
+                if (welcome := self._welcome()) is not None:
+                    await self._emit(welcome, to=event["sid"])
+                await self._enter(event["sid"])
+            return True
+        if event["kind"] == "_remove_tab":
+            await self._exit(event["sid"])
+            return True
+        return False
+
+    def _deliver(self, event: dict[str, Any]) -> None:
+        """Queues an event of our own behind the topic's, for the feed's one task."""
+        if self._subscription is not None:
+            self._subscription.deliver(event)
+
+    async def _run(self) -> None:
+        async with self._subscribe() as subscription:
+            self._subscription = subscription
+            try:
+                self._start()
+            except Exception:
+                log.exception("%s could not read its starting picture", self._socket_room)
+            self._subscribed.set()
+            self._reconcile_later()
+            while True:
+                event = await subscription.next()
+                try:
+                    if event.get("kind") == _FLUSH["kind"]:
+                        await self._flush()
+                    elif event.get("kind") == _RECONCILE["kind"]:
+                        self._reconcile()
+                        self._reconcile_later()
+                    elif not await self._manage_tab(event):
+                        await self._handle(event)
+                except Exception:
+                    log.exception("%s failed on %s", self._socket_room, event.get("kind"))
+
+    # Signals: gathered, then flushed at most once per AWARENESS_INTERVAL.
+
+    def _changed(self) -> None:
+        if self._flush_pending:
+            return
+        self._flush_pending = True
+        loop = asyncio.get_running_loop()
+        delay = max(0.0, self._last_flush + AWARENESS_INTERVAL - loop.time())
+        loop.call_later(delay, self._deliver, _FLUSH)
+
+    def _take_changes(self) -> dict[str, Any] | None:
+        """The gathered changes as signals for the page, and forgets them."""
+        return None
+
+    async def _flush(self) -> None:
+        self._flush_pending = False
+        self._last_flush = asyncio.get_running_loop().time()
+        signals = self._take_changes()
+        if signals:
+            await self._emit(self._signals_update(signals))
+
+    def _signals_update(self, signals: dict[str, Any]) -> StateUpdate:
+        return StateUpdate(delta={self._signals_state: {SIGNALS_VAR + FIELD_MARKER: signals}})
+
+    async def _emit(self, update: StateUpdate, to: str | None = None) -> None:
+        sio, namespace = _socket_server()
+        if to is not None:
+            await sio.emit("event", update, to=to, namespace=namespace)
+        else:
+            await sio.emit("event", update, room=self._socket_room, namespace=namespace)
+
+    async def _enter(self, sid: str) -> None:
+        sio, namespace = _socket_server()
+        await sio.enter_room(sid, self._socket_room, namespace=namespace)
+
+    async def _exit(self, sid: str) -> None:
+        sio, namespace = _socket_server()
+        await sio.leave_room(sid, self._socket_room, namespace=namespace)
+
+
+class PresenceFeed(Feed):
+    """Every user's status (online, away; absent: offline) for this worker's tabs."""
+
+    KEY = "presence"
+
+    def __init__(self, signals_state: str) -> None:
+        self._statuses: dict[str, str] = {}
+        self._changes: dict[str, str | None] = {}
+        super().__init__(self.KEY, signals_state)
+
+    def _subscribe(self) -> contextlib.AbstractAsyncContextManager[pubsub.Subscription]:
+        return presence.subscribe()
+
+    def _start(self) -> None:
+        self._statuses = {str(user): status for user, status in presence.statuses().items()}
+
+    def _picture(self) -> dict[str, Any]:
+        return {"presence": {"full": True, "users": dict(self._statuses)}}
+
+    async def _handle(self, event: dict[str, Any]) -> None:
+        kind = event["kind"]
+        if kind == presence.STATUS_KIND:
+            for user, status in event["users"].items():
+                if status is None:
+                    self._statuses.pop(user, None)
+                else:
+                    self._statuses[user] = status
+                self._changes[user] = status
+            self._changed()
+        elif kind == pubsub.RESYNC["kind"]:
+            # The broker was cut off: statuses may have changed meanwhile.
+            self._reconcile()
+
+    def _reconcile(self) -> None:
+        fresh = {str(user): status for user, status in presence.statuses().items()}
+        changes: dict[str, str | None] = {u: None for u in self._statuses if u not in fresh}
+        changes |= {u: status for u, status in fresh.items() if self._statuses.get(u) != status}
+        if changes:
+            self._statuses = fresh
+            self._changes |= changes
+            self._changed()
+
+    def _take_changes(self) -> dict[str, Any] | None:
+        changes, self._changes = self._changes, {}
+        return {"presence": {"full": False, "users": changes}} if changes else None
+
+
+class RoomFeed(Feed):
+    def __init__(self, room_id: int, state_name: str, signals_state: str) -> None:
         self.room_id = room_id
         self.channel = channel_name(room_id)
         self._state_name = state_name
         self._resync_event = f"{state_name}.resync_stream"
-        # Unique per feed: a socket left in an old feed's room never hears a newer feed.
-        self._socket_room = f"streamchat-{self.channel}-{next(_feed_numbers)}"
         self._recent: collections.deque[tuple[int, StateUpdate]] = collections.deque(
             maxlen=RECENT_BATCHES
         )
@@ -72,12 +287,37 @@ class RoomFeed:
         self._members: dict[str, str] = {}
         # Reply id -> the generation allowed to append to it.
         self._generations: dict[int, str | None] = {}
-        self._subscribed = asyncio.Event()
-        self._subscription: chat.pubsub.Subscription | None = None
-        self._task = asyncio.ensure_future(self._run())
+        # The room's awareness, bounded by the number of people, not by activity: who has
+        # it open, who posted lately, who is typing (user id -> name, last notice's time).
+        self._roster: dict[str, str] = {}
+        self._posters: dict[str, str] = {}
+        self._typists: dict[str, tuple[str, float]] = {}
+        self._typing_changes: dict[str, str | None] = {}
+        self._members_changed = False
+        super().__init__(self.channel, signals_state)
 
-    async def ready(self) -> None:
-        await self._subscribed.wait()
+    def _subscribe(self) -> contextlib.AbstractAsyncContextManager[pubsub.Subscription]:
+        return chat.subscribe(self.room_id)
+
+    def _start(self) -> None:
+        self._posters = {str(u): name for u, name in chat.recent_posters(self.room_id).items()}
+        here = presence.roster(self.room_id)
+        self._roster = {str(u): name for u, name in chat.user_names(here).items()}
+
+    def _reconcile(self) -> None:
+        here = {str(user) for user in presence.roster(self.room_id)}
+        if here == set(self._roster):
+            return
+        arrived = [int(u) for u in here - set(self._roster)]
+        names = chat.user_names(arrived) if arrived else {}
+        self._roster = {u: name for u, name in self._roster.items() if u in here}
+        self._roster |= {str(u): name for u, name in names.items()}
+        self._members_changed = True
+        self._changed()
+
+    def send_picture(self, sid: str) -> None:
+        """The room's awareness again, to one member (a page that bound late)."""
+        self._deliver({"kind": "_picture", "sid": sid})
 
     def is_member(self, sid: str, owner: str) -> bool:
         return self._members.get(sid) == owner
@@ -100,44 +340,107 @@ class RoomFeed:
             self.pause(sid)
         return not self._members
 
-    def close(self) -> None:
-        self._task.cancel()
-
-    async def _run(self) -> None:
-        async with chat.subscribe(self.room_id) as subscription:
-            self._subscription = subscription
-            self._subscribed.set()
-            while True:
-                event = await subscription.next()
-                try:
-                    await self._handle(event)
-                except Exception:
-                    log.exception("room %s feed failed on %s", self.room_id, event.get("kind"))
-
     async def _handle(self, event: dict[str, Any]) -> None:
-        sio, namespace = _socket_server()
         kind = event["kind"]
         if kind == "_activate":
             sid = event["sid"]
             for cseq, update in list(self._recent):
                 if cseq > event["baseline"]:
-                    await sio.emit("event", update, to=sid, namespace=namespace)
+                    await self._emit(update, to=sid)
             if sid in self._members:
-                await sio.enter_room(sid, self._socket_room, namespace=namespace)
+                await self._emit(self._signals_update(self._picture()), to=sid)
+                await self._enter(sid)
             return
         if kind == "_pause":
-            await sio.leave_room(event["sid"], self._socket_room, namespace=namespace)
+            await self._exit(event["sid"])
             return
-        if "seq" not in event:
+        if kind == "_picture":
+            if event["sid"] in self._members:
+                await self._emit(self._signals_update(self._picture()), to=event["sid"])
+            return
+        if kind == pubsub.RESYNC["kind"]:
             # The broker was cut off and may have missed broadcasts: every tab re-reads.
             resync = Event(name=self._resync_event, payload={"name": MESSAGES})
-            await sio.emit(
-                "event", StateUpdate(events=[resync]), room=self._socket_room, namespace=namespace
-            )
+            await self._emit(StateUpdate(events=[resync]))
+            self._reconcile()
             return
+        if "seq" not in event:
+            self._take_signal(event)
+            return
+        if kind == "created":
+            self._note_poster(event["message"])
         update = self._update(event["seq"], self._ops(event))
         self._recent.append((event["seq"], update))
-        await sio.emit("event", update, room=self._socket_room, namespace=namespace)
+        await self._emit(update)
+
+    # Awareness
+
+    def _take_signal(self, event: dict[str, Any]) -> None:
+        kind = event["kind"]
+        if kind == typing_status.TYPING_KIND:
+            user = str(event["user_id"])
+            if event["on"]:
+                self._typists[user] = (event["name"], asyncio.get_running_loop().time())
+                self._typing_changes[user] = event["name"]
+            elif self._typists.pop(user, None) is not None:
+                self._typing_changes[user] = None
+            else:
+                return
+        elif kind == presence.ROSTER_KIND:
+            arrived = [int(u) for u, here in event["users"].items() if here]
+            names = chat.user_names(arrived) if arrived else {}
+            for user, here in event["users"].items():
+                if here and int(user) in names:
+                    self._roster[user] = names[int(user)]
+                elif not here:
+                    self._roster.pop(user, None)
+            self._members_changed = True
+        else:
+            return
+        self._changed()
+
+    def _note_poster(self, row: chat.MessageRow) -> None:
+        user = str(row["sender_id"])
+        if row["is_assistant"] or user in self._posters:
+            return
+        self._posters[user] = row["sender_name"]
+        while len(self._posters) > chat.MAX_POSTERS:
+            del self._posters[next(iter(self._posters))]
+        self._members_changed = True
+        self._changed()
+
+    def _live_typists(self) -> dict[str, list[Any]]:
+        """Who is typing: name and the seconds left before a receiver drops them."""
+        now = asyncio.get_running_loop().time()
+        expires = typing_status.TYPING_EXPIRES
+        for user in [u for u, (_, at) in self._typists.items() if now - at >= expires]:
+            del self._typists[user]
+        typists = self._typists.items()
+        return {u: [name, round(expires - (now - at), 1)] for u, (name, at) in typists}
+
+    def _picture(self) -> dict[str, Any]:
+        """All of the room's awareness, for a tab that joins."""
+        room = {
+            "id": self.room_id,
+            "full": True,
+            "typing": self._live_typists(),
+            "roster": dict(self._roster),
+            "posters": dict(self._posters),
+        }
+        return {"room": room}
+
+    def _take_changes(self) -> dict[str, Any] | None:
+        changes, self._typing_changes = self._typing_changes, {}
+        room: dict[str, Any] = {"id": self.room_id, "full": False}
+        if changes:
+            live = self._live_typists()
+            room["typing"] = {u: live[u] for u in changes if u in live}
+            room["stopped"] = [u for u in changes if u not in live]
+        if self._members_changed:
+            self._members_changed = False
+            room["roster"] = dict(self._roster)
+            room["posters"] = dict(self._posters)
+        return {"room": room} if len(room) > 2 else None
 
     def _ops(self, event: dict[str, Any]) -> list[Any]:
         ops = StreamRecorder()
@@ -200,51 +503,36 @@ _TO_LOGIN = Event(
 )
 
 
-class SessionFeed:
+class SessionFeed(Feed):
     """One session's events on this worker, for its tabs here (on any page that follows).
 
     When the session is revoked (a log out in any tab, on any worker), each of its tabs here
     is sent to /login at once and its follower is stopped, which takes it out of its room's
     feed: it receives nothing more, and every later event of it is refused by the session
-    check. Same shape as a room feed: one subscription per worker, one task."""
+    check."""
 
-    def __init__(self, key: str) -> None:
+    def __init__(self, key: str, signals_state: str) -> None:
         self.key = key
-        self.sids: set[str] = set()
-        self._subscribed = asyncio.Event()
-        self._task = asyncio.ensure_future(self._run())
+        super().__init__(f"session-{key}", signals_state)
 
-    async def ready(self) -> None:
-        await self._subscribed.wait()
+    def _subscribe(self) -> contextlib.AbstractAsyncContextManager[pubsub.Subscription]:
+        return accounts.subscribe_session(self.key)
 
-    def close(self) -> None:
-        self._task.cancel()
-
-    async def _run(self) -> None:
-        async with accounts.subscribe_session(self.key) as subscription:
-            self._subscribed.set()
-            while True:
-                event = await subscription.next()
-                if event.get("kind") == "revoked":
-                    await self._cut_off()
+    async def _handle(self, event: dict[str, Any]) -> None:
+        if event.get("kind") == "revoked":
+            await self._cut_off()
 
     async def _cut_off(self) -> None:
-        sio, namespace = _socket_server()
-        for sid in sorted(self.sids):
+        for sid in sorted(self.tabs):
             room_feeds.end_tab(sid)
-            await sio.emit("event", StateUpdate(events=[_TO_LOGIN]), to=sid, namespace=namespace)
+            await self._emit(StateUpdate(events=[_TO_LOGIN]), to=sid)
 
 
-class TopicFeed:
-    """One topic's events on this worker, for its tabs here that follow it: the room feed's
-    shape for other live data (the sidebars' unread counts). One subscription and one task;
-    each event is turned into an update once (`render`; None sends nothing) and emitted once
-    to a socket.io room holding those tabs, outside their states.
-
-    `greeting`, when given, is what a tab is sent alone as it joins, and what every tab is
-    sent again when the broker was cut off and may have missed events (a fresh start). One
-    task does every emit, joins included, so a tab's greeting comes before the events that
-    follow it."""
+class TopicFeed(Feed):
+    """A feed whose events each become one update for all its tabs (`render`; None sends
+    nothing): the sidebars' unread counts (`state/unread_feeds.py`). `greeting`, when
+    given, is what a tab is sent alone as it joins, and what every tab is sent again when
+    the broker was cut off and may have missed events (a fresh start)."""
 
     def __init__(
         self,
@@ -254,132 +542,88 @@ class TopicFeed:
         greeting: Callable[[], StateUpdate] | None = None,
     ) -> None:
         self.key = key
-        # sid -> the follower that owns the membership (as in a room feed).
-        self.members: dict[str, str] = {}
-        self._subscribe = subscribe
+        self._subscribe_to = subscribe
         self._render = render
         self._greeting = greeting
-        self._socket_room = f"streamchat-{key}-{next(_feed_numbers)}"
-        self._subscribed = asyncio.Event()
-        self._subscription: pubsub.Subscription | None = None
-        self._task = asyncio.ensure_future(self._run())
+        # Its updates are whole state updates of their own: no signals state of ours.
+        super().__init__(key, signals_state="")
 
-    async def ready(self) -> None:
-        await self._subscribed.wait()
+    def _subscribe(self) -> contextlib.AbstractAsyncContextManager[pubsub.Subscription]:
+        return self._subscribe_to()
 
-    def join(self, sid: str, owner: str) -> None:
-        self.members[sid] = owner
-        self.greet(sid)
+    def _welcome(self) -> StateUpdate | None:
+        return self._greeting() if self._greeting is not None else None
 
-    def greet(self, sid: str) -> None:
-        """Sends the tab the greeting again (it asked: it may have missed the first), and
-        adds it to the room if it is not there yet."""
-        if self._subscription is not None:
-            self._subscription.deliver({"kind": "_join", "sid": sid})
-
-    def leave(self, sid: str, owner: str) -> bool:
-        """Removes the tab if `owner` still owns its membership; True when no tab is left."""
-        if self.members.get(sid) == owner:
-            del self.members[sid]
-            if self._subscription is not None:
-                self._subscription.deliver({"kind": "_leave", "sid": sid})
-        return not self.members
-
-    def close(self) -> None:
-        self._task.cancel()
-
-    async def _run(self) -> None:
-        async with self._subscribe() as subscription:
-            self._subscription = subscription
-            self._subscribed.set()
-            while True:
-                event = await subscription.next()
-                try:
-                    await self._handle(event)
-                except Exception:
-                    log.exception("%s feed failed on %s", self.key, event.get("kind"))
-
-    async def _handle(self, event: pubsub.Event) -> None:
-        sio, namespace = _socket_server()
-        kind = event.get("kind")
-        if kind == "_join":
-            sid = event["sid"]
-            if self._greeting is not None:
-                await sio.emit("event", self._greeting(), to=sid, namespace=namespace)
-            if sid in self.members:
-                await sio.enter_room(sid, self._socket_room, namespace=namespace)
-            return
-        if kind == "_leave":
-            if event["sid"] not in self.members:
-                await sio.leave_room(event["sid"], self._socket_room, namespace=namespace)
-            return
-        if "seq" not in event:
-            update = self._greeting() if self._greeting is not None else None
+    async def _handle(self, event: dict[str, Any]) -> None:
+        if event.get("kind") == pubsub.RESYNC["kind"]:
+            update = self._welcome()
         else:
             update = self._render(event)
         if update is not None:
-            await sio.emit("event", update, room=self._socket_room, namespace=namespace)
+            await self._emit(update)
 
 
-# What a tab's follower joins besides its room and its session: a topic feed's key, and how
-# to start that feed when the tab is the first here to follow it.
-FeedSpec = tuple[str, Callable[[], TopicFeed]]
+# What a tab's follower joins besides its room, its session and presence: a feed's key, and
+# how to start that feed when the tab is the first here to follow it.
+FeedSpec = tuple[str, Callable[[], Feed]]
 
 
 class RoomFeeds:
-    """This worker's feeds: one per room that has an open tab here, one per session that
-    has one, one per other topic that has one; and the follower of each tab."""
+    """This worker's feeds: one per room that has an open tab here, one per other topic
+    (a session, presence) that one of its tabs follows; and the follower of each tab."""
 
     def __init__(self) -> None:
         self._feeds: dict[int, RoomFeed] = {}
-        self._sessions: dict[str, SessionFeed] = {}
-        self._topics: dict[str, TopicFeed] = {}
+        self._keyed: dict[str, Feed] = {}
         self._tabs: dict[str, tuple[str, asyncio.Event]] = {}
 
-    async def join_topic(self, spec: FeedSpec, sid: str, owner: str) -> None:
-        key, start = spec
-        feed = self._topics.get(key)
+    async def join_feed(self, key: str, make: Callable[[], Feed], sid: str, owner: str) -> Feed:
+        """The feed of `key` (made by `make` if this worker has none), with `sid` in it,
+        owned by the follower `owner`: sent the feed's current picture, then its updates."""
+        feed = self._keyed.get(key)
         if feed is None:
-            feed = self._topics[key] = start()
-        # A member from now on, so the feed stays open while it subscribes.
-        feed.members[sid] = owner
+            feed = self._keyed[key] = make()
+        feed.tabs[sid] = owner
         await feed.ready()
-        feed.join(sid, owner)
+        feed.add_tab(sid)
+        return feed
 
-    def leave_topic(self, key: str, sid: str, owner: str) -> None:
-        feed = self._topics.get(key)
-        if feed is not None and feed.leave(sid, owner):
-            del self._topics[key]
-            feed.close()
-
-    def topic(self, key: str) -> TopicFeed | None:
-        return self._topics.get(key)
-
-    async def join_session(self, key: str, sid: str) -> None:
-        feed = self._sessions.get(key)
-        if feed is None:
-            feed = self._sessions[key] = SessionFeed(key)
-        feed.sids.add(sid)
-        await feed.ready()
-
-    def leave_session(self, key: str, sid: str) -> None:
-        feed = self._sessions.get(key)
-        if feed is None:
+    def leave_feed(self, key: str, sid: str, owner: str) -> None:
+        """Takes the tab out, if `owner` still owns its membership (a newer follower of the
+        same tab keeps it)."""
+        feed = self._keyed.get(key)
+        if feed is None or feed.tabs.get(sid) != owner:
             return
-        feed.sids.discard(sid)
-        if not feed.sids:
-            del self._sessions[key]
+        del feed.tabs[sid]
+        feed.remove_tab(sid)
+        if not feed.tabs:
+            del self._keyed[key]
             feed.close()
+
+    def keyed(self, key: str) -> Feed | None:
+        return self._keyed.get(key)
+
+    def send_pictures(self, sid: str, room_id: int | None) -> None:
+        """Every feed this tab is in sends it its current picture again: what a page asks
+        for once it listens, since updates that reached it before are not kept."""
+        for feed in self._keyed.values():
+            if sid in feed.tabs:
+                feed.add_tab(sid)
+        room = self._feeds.get(room_id) if room_id is not None else None
+        if room is not None:
+            room.send_picture(sid)
 
     def end_tab(self, sid: str) -> None:
         """Stops the tab's follower (it leaves its feeds on the way out)."""
         if sid in self._tabs:
             self._tabs[sid][1].set()
 
-    async def join(self, room_id: int, state_name: str, sid: str, owner: str) -> RoomFeed:
+    async def join(
+        self, room_id: int, state_name: str, signals_state: str, sid: str, owner: str
+    ) -> RoomFeed:
         feed = self._feeds.get(room_id)
         if feed is None:
-            feed = self._feeds[room_id] = RoomFeed(room_id, state_name)
+            feed = self._feeds[room_id] = RoomFeed(room_id, state_name, signals_state)
         # A member from now on, so the feed stays open while this tab reads its history.
         feed._members[sid] = owner
         await feed.ready()
@@ -420,42 +664,63 @@ def _socket_server() -> tuple[Any, str]:
     return app.sio, app.event_namespace.namespace  # type: ignore[union-attr]
 
 
+@dataclass(frozen=True)
+class Follower:
+    """Who follows, from which tab: what a follower's feeds need to know."""
+
+    sid: str
+    owner: str  # the follower's own id (a later follower of the same tab has another)
+    session_key: str
+    user_id: int
+    signals_state: str  # the full name of the state whose `live_signals` the page reads
+
+
 @contextlib.asynccontextmanager
 async def following_session(
-    session_key: str, sid: str, owner: str, feeds: Sequence[FeedSpec] = ()
+    follower: Follower, room_id: int | None = None, feeds: Sequence[FeedSpec] = ()
 ) -> AsyncIterator[asyncio.Event]:
-    """A tab's follower, made the tab's only one and a member of its session's feed (and of
-    the topic feeds `feeds`) for as long as it runs; with the event that tells it to stop (a
-    newer follower took over the tab, or the session was revoked)."""
+    """A tab's follower, made the tab's only one, a member of its session's feed, of the
+    presence feed and of `feeds`, and counted as a connected tab of its user (with `room_id`
+    open) for as long as it runs; with the event that tells it to stop (a newer follower
+    took over the tab, or the session was revoked)."""
+    sid, owner, signals_state = follower.sid, follower.owner, follower.signals_state
+    session_feed = f"session:{follower.session_key}"
     superseded = room_feeds.claim_tab(sid, owner)
+    tab: str | None = None
     joined_keys: list[str] = []
     try:
-        await room_feeds.join_session(session_key, sid)
-        for spec in feeds:
-            joined_keys.append(spec[0])
-            await room_feeds.join_topic(spec, sid, owner)
+        await room_feeds.join_feed(
+            session_feed, lambda: SessionFeed(follower.session_key, signals_state), sid, owner
+        )
+        await room_feeds.join_feed(
+            PresenceFeed.KEY, lambda: PresenceFeed(signals_state), sid, owner
+        )
+        for key, make in feeds:
+            joined_keys.append(key)
+            await room_feeds.join_feed(key, make, sid, owner)
+        tab = presence.do_connect(f"{sid}.{owner}", follower.user_id, room_id)
         yield superseded
     finally:
+        if tab is not None:
+            presence.do_disconnect(tab)
         for key in joined_keys:
-            room_feeds.leave_topic(key, sid, owner)
-        room_feeds.leave_session(session_key, sid)
+            room_feeds.leave_feed(key, sid, owner)
+        room_feeds.leave_feed(PresenceFeed.KEY, sid, owner)
+        room_feeds.leave_feed(session_feed, sid, owner)
         room_feeds.release_tab(sid, owner)
 
 
 @contextlib.asynccontextmanager
 async def joined(
-    room_id: int,
-    state_name: str,
-    sid: str,
-    owner: str,
-    session_key: str,
-    feeds: Sequence[FeedSpec] = (),
+    follower: Follower, room_id: int, state_name: str, feeds: Sequence[FeedSpec] = ()
 ) -> AsyncIterator[tuple[RoomFeed, asyncio.Event]]:
-    """A tab's membership of the room's feed (and its session's, and the topic feeds
-    `feeds`), for as long as its follower runs; with the event that tells it to stop."""
-    async with following_session(session_key, sid, owner, feeds) as superseded:
+    """A tab's membership of the room's feed (and its session's, presence's and `feeds`),
+    for as long as its follower runs; with the event that tells the follower to stop."""
+    async with following_session(follower, room_id, feeds) as superseded:
         try:
-            feed = await room_feeds.join(room_id, state_name, sid, owner)
+            feed = await room_feeds.join(
+                room_id, state_name, follower.signals_state, follower.sid, follower.owner
+            )
             yield feed, superseded
         finally:
-            room_feeds.leave(room_id, sid, owner)
+            room_feeds.leave(room_id, follower.sid, follower.owner)

@@ -6,8 +6,8 @@ from typing import Any
 
 import reflex as rx
 
-from stream_chat import accounts, chat, unread
-from stream_chat.state.room_feed import FeedSpec, following_session, room_feeds
+from stream_chat import accounts, chat, presence, unread
+from stream_chat.state.room_feed import FeedSpec, Follower, following_session, room_feeds
 from stream_chat.state.session import SessionState
 from stream_chat.state.unread_feeds import unread_feeds
 
@@ -32,6 +32,9 @@ class RoomsState(SessionState):
     # The sidebar's unread news, set in the browser only by the unread feeds
     # (`state/unread_feeds.py`); its server value stays empty.
     unread_news: dict[str, Any] = {}
+    # Likewise the presence, typing and rosters the feeds send (`assets/awareness.js`
+    # reads them); the server's value stays {}.
+    live_signals: dict[str, dict] = {}
 
     @rx.var
     def page_title(self) -> str:
@@ -63,18 +66,27 @@ class RoomsState(SessionState):
         self.room_missing = False
         return RoomsState.follow_session
 
+    def _follower(self, user_id: int) -> Follower:
+        """This tab as its feeds know it, under a new follower id of its own."""
+        return Follower(
+            sid=self.router.session.session_id,
+            owner=secrets.token_hex(6),
+            session_key=accounts.session_key(self._session_token()),
+            user_id=user_id,
+            signals_state=RoomsState.get_full_name(),
+        )
+
     @rx.event(background=True)
     async def follow_session(self) -> None:
         """on_load of /rooms, which follows no room: the tab still hears its session end
-        (a log out in another tab sends it to /login). Reflex cancels this task when the
-        tab leaves the page; the room page's follower follows the session itself."""
+        (a log out in another tab sends it to /login), counts as its user being online and
+        hears everyone's presence. Reflex cancels this task when the tab leaves the page;
+        the room page's follower does the same itself."""
         async with self:
             if (user_id := self._session_user_id()) is None:
                 return
-            sid = self.router.session.session_id
-            session_key = accounts.session_key(self._session_token())
-        feeds = self._sidebar_feeds(user_id)
-        async with following_session(session_key, sid, secrets.token_hex(6), feeds) as stop:
+            follower = self._follower(user_id)
+        async with following_session(follower, feeds=self._sidebar_feeds(user_id)) as stop:
             await stop.wait()
 
     @staticmethod
@@ -87,11 +99,28 @@ class RoomsState(SessionState):
         by the user's read feed, in order with the reads that follow."""
         if (user_id := self._session_user_id()) is None:
             return self._session_lost()
-        feed = room_feeds.topic(unread.reads_topic(user_id))
+        feed = room_feeds.keyed(unread.reads_topic(user_id))
         sid = self.router.session.session_id
-        if feed is not None and sid in feed.members:
-            feed.greet(sid)
+        if feed is not None and sid in feed.tabs:
+            feed.add_tab(sid)
         return None
+
+    @rx.event
+    def refresh_awareness(self) -> None:
+        """Sent by the page once it listens to the signals: the presence, roster and typing
+        pictures again, to this tab only (what arrived before it listened is gone)."""
+        if self._session_user_id() is None:
+            return
+        room_feeds.send_pictures(self.router.session.session_id, self.current_room_id)
+
+    @rx.event
+    def report_activity(self) -> None:
+        """Input in this tab (sent at most once a minute): its user is not away."""
+        try:
+            user_id = presence.check_activity(self._session_user_id())
+        except chat.ChatError:
+            return
+        presence.do_report_activity(user_id)
 
     def _open_room(self) -> None:
         self._load_rooms()

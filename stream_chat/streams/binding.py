@@ -115,6 +115,7 @@ class StreamOps:
         self._recorded().join(self._spec(name), channel, cseq)
         self._persist_recorder()
 
+
 class StreamsState(StreamOps, rx.State, mixin=True):
     """Mix into a state (`class RoomState(StreamsState, rx.State)`), list its `stream_specs`."""
 

@@ -6,7 +6,10 @@ on that same socket to the room, so the test knows the clients span several work
 """
 
 import asyncio
+import os
+import signal
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import redis
@@ -15,6 +18,7 @@ from seeds.data import USERS
 from stream_chat import accounts, repo
 from stream_chat.assistant import HOW_TO_ENABLE
 from stream_chat.state.messages import MessagesState
+from stream_chat.state.room_feed import SIGNALS_VAR
 from stream_chat.state.rooms import RoomsState
 from stream_chat.state.session import SESSION_COOKIE
 from stream_chat.state.unread_feeds import UNREAD_VAR
@@ -32,6 +36,10 @@ MESSAGES_STATE = MessagesState.get_full_name()
 LAB_STATE = StreamLabState.get_full_name()
 ROOM_PATH = "/rooms/1"
 MAX_CLIENTS = 24
+ROOMS_STATE = RoomsState.get_full_name()
+SIGNALS_KEY = SIGNALS_VAR + "_rx_state_"
+# Short tab lifetimes, so a killed worker's tabs expire within seconds here (60 s by default).
+TAB_TTL_SECONDS = 6
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +50,11 @@ def redis_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
     server = start_app(
         database_url,
         tmp_path_factory.mktemp("redis_app") / "app.log",
-        extra_env={"REFLEX_REDIS_URL": REDIS_URL, "STREAM_CHAT_TEST_PAGES": "1"},
+        extra_env={
+            "REFLEX_REDIS_URL": REDIS_URL,
+            "STREAM_CHAT_TEST_PAGES": "1",
+            "PRESENCE_TAB_TTL_SECONDS": str(TAB_TTL_SECONDS),
+        },
     )
     yield server
     server.stop()
@@ -171,9 +183,6 @@ def test_without_a_model_configured_the_assistant_is_unavailable_and_nothing_fai
     run_async(scenario)
 
 
-ROOMS_STATE = RoomsState.get_full_name()
-
-
 def unread_news(client: ReflexClient, kind: str) -> list[dict]:
     """The sidebar's unread news of this kind the client received, in order."""
     news = [values.get(var_key(UNREAD_VAR)) for _, values in client.deltas_for(ROOMS_STATE)]
@@ -246,5 +255,113 @@ def test_unread_counts_and_reads_reach_the_users_tabs_on_every_worker(
         finally:
             for tab in [*tabs, grace]:
                 await tab.close()
+
+
+def live_signals(client: ReflexClient) -> list[dict[str, Any]]:
+    return [
+        update.delta[ROOMS_STATE][SIGNALS_KEY]
+        for update in client.updates
+        if SIGNALS_KEY in update.delta.get(ROOMS_STATE, {})
+    ]
+
+
+def presence_seen(client: ReflexClient) -> dict[str, str]:
+    """The presence map as the browser's store ends up with it (see assets/awareness.js)."""
+    seen: dict[str, str] = {}
+    for signals in live_signals(client):
+        update = signals.get("presence")
+        if update is None:
+            continue
+        if update["full"]:
+            seen = {}
+        for user, status in update["users"].items():
+            if status is None:
+                seen.pop(user, None)
+            else:
+                seen[user] = status
+    return seen
+
+
+def typists_seen(client: ReflexClient) -> set[str]:
+    typing: set[str] = set()
+    for signals in live_signals(client):
+        room = signals.get("room")
+        if room is None:
+            continue
+        if room["full"]:
+            typing = set()
+        typing |= set(room.get("typing", {}))
+        typing -= set(room.get("stopped", []))
+    return typing
+
+
+def user_ids(database_url: str) -> list[str]:
+    repo.configure(database_url)
+    try:
+        return [str(accounts.get_user_by_email(email).id) for _, email in USERS]  # type: ignore[union-attr]
+    finally:
+        repo.engine().dispose()
+
+
+def test_presence_and_typing_cross_workers_and_a_silent_workers_tabs_expire(
+    redis_app: AppServer,
+) -> None:
+    jars = session_cookies(redis_app.database_url)
+    ids = user_ids(redis_app.database_url)
+
+    async def scenario() -> None:
+        clients, pids = await clients_on_several_workers(redis_app, jars)
+        user_of = {client: ids[n % len(ids)] for n, client in enumerate(clients)}
+        try:
+            watcher = clients[0]
+            doomed_pid = next(pid for pid in pids.values() if pid != pids[watcher])
+            on_doomed = [c for c in clients if pids[c] == doomed_pid]
+            everyone = set(user_of.values())
+            # Presence across workers: every user with a tab anywhere is online for all.
+            for client in clients:
+                try:
+                    await client.wait_for(lambda c: set(presence_seen(c)) == everyone, 20)
+                except TimeoutError:
+                    store = redis.Redis.from_url(REDIS_URL, decode_responses=True)
+                    raise AssertionError(
+                        f"{user_of[client]} on {pids[client]} sees {presence_seen(client)}, "
+                        f"not {everyone}; store: {store.hgetall('streamchat-presence:status')};"
+                        f" signals: {live_signals(client)}"
+                    ) from None
+
+            # Typing on the doomed worker reaches the watcher on another worker, and stops.
+            typist = on_doomed[0]
+            typing = {"room_id": 1, "is_typing": True}
+            await typist.send_event(MessagesState.set_typing, typing)
+            await watcher.wait_for(lambda c: user_of[typist] in typists_seen(c), 20)
+            await typist.send_event(MessagesState.set_typing, {**typing, "is_typing": False})
+            await watcher.wait_for(lambda c: user_of[typist] not in typists_seen(c), 20)
+
+            # The worker stops without a word. Frozen (SIGSTOP), not killed: Reflex starts
+            # granian without respawning failed workers, so one worker's SIGKILL stops the
+            # whole app. A frozen worker renews nothing, as a dead one, while the others run:
+            # its tabs expire (TAB_TTL_SECONDS) and a live worker sweeps them.
+            os.kill(doomed_pid, signal.SIGSTOP)
+            store = redis.Redis.from_url(REDIS_URL, decode_responses=True)
+            try:
+                loop = asyncio.get_running_loop()
+                staying = {user_of[c] for c in clients if pids[c] != doomed_pid}
+                assert {user_of[c] for c in on_doomed} - staying, "a user only on that worker"
+                deadline = loop.time() + TAB_TTL_SECONDS * 3
+                while set(store.hkeys("streamchat-presence:status")) != staying:
+                    assert loop.time() < deadline, (
+                        f"still online: {store.hgetall('streamchat-presence:status')}, "
+                        f"the live workers' tabs' users: {staying}"
+                    )
+                    await asyncio.sleep(0.5)
+                # Every tab on the live workers is told, and nobody is left as a ghost.
+                for client in clients:
+                    if pids[client] != doomed_pid:
+                        await client.wait_for(lambda c: set(presence_seen(c)) == staying, 20)
+            finally:
+                os.kill(doomed_pid, signal.SIGCONT)
+        finally:
+            for client in clients:
+                await client.close()
 
     run_async(scenario)

@@ -224,7 +224,7 @@ def test_the_search_as_seen_on_desktop_phone_and_in_dark_mode(
     try:
         button = page.get_by_role("button", name="Search messages")
         expect(button).to_be_visible()
-        # The header's buttons fit the screen, the room's long name wrapping instead.
+        # The header's buttons fit the screen, the room's long name cut short instead.
         assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]
         screenshot(page, f"search-button-{name}")
         button.click()

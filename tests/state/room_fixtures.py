@@ -66,7 +66,7 @@ from sqlmodel import select
 # The real app module: registers /rooms/[room_id] (and so State.room_id) and its on_load.
 import stream_chat.stream_chat  # noqa: F401
 from alembic import command
-from stream_chat import pubsub, repo
+from stream_chat import presence, pubsub, repo
 from stream_chat.models import Message, Room, User
 from stream_chat.state import room_feed
 from stream_chat.state.messages import MESSAGES, MessagesState
@@ -127,8 +127,11 @@ def room_broker() -> Iterator[pubsub.LocalBroker]:
     """A fresh in-process broker for the test, so subscriber counts start at zero."""
     fresh = pubsub.LocalBroker()
     previous = pubsub.use_broker(fresh)
+    # And a fresh presence store: nobody is online when a test starts.
+    previous_presence = presence.use_store(presence.LocalStore())
     yield fresh
     pubsub.use_broker(previous)
+    presence.use_store(previous_presence)
 
 
 _numbers = itertools.count(1)
@@ -497,8 +500,8 @@ EVENT_WAIT_CODE = asyncio.Event.wait.__code__
 
 
 def feed_tasks() -> list[asyncio.Task]:
-    """Every running `RoomFeed._run` and `SessionFeed._run` task of this loop (closed feeds
-    included until done)."""
+    """Every running feed task (`Feed._run`: rooms, sessions, presence) of this loop (closed
+    feeds included until done)."""
     return [
         task
         for task in asyncio.all_tasks()
@@ -506,12 +509,7 @@ def feed_tasks() -> list[asyncio.Task]:
     ]
 
 
-FEED_RUN_CODE = room_feed.RoomFeed._run.__code__
-FEED_RUN_CODES = (
-    FEED_RUN_CODE,
-    room_feed.SessionFeed._run.__code__,
-    room_feed.TopicFeed._run.__code__,
-)
+FEED_RUN_CODES = (room_feed.Feed._run.__code__,)
 
 
 class _FeedErrors(logging.Handler):
@@ -605,16 +603,18 @@ class RoomApp:
         feeds = self.feeds().values()
         if any(feed._subscription is None for feed in feeds):
             return False
-        sessions = room_feed.room_feeds._sessions.values()
-        topics = room_feed.room_feeds._topics.values()
-        if not all(feed._subscribed.is_set() for feed in [*sessions, *topics]):
+        sessions = room_feed.room_feeds._keyed.values()
+        if not all(feed._subscribed.is_set() for feed in sessions):
+            return False
+        # A coalesced awareness update still to go out (at most AWARENESS_INTERVAL away).
+        if any(feed._flush_pending for feed in [*feeds, *sessions]):
             return False
         with self.broker._lock:
             subscriptions = [s for subs in self.broker._subscriptions.values() for s in subs]
         parked = [s for s in subscriptions if s._queue.empty() and s._queue._getters]  # type: ignore[attr-defined]
         # One subscription per open feed (a closed feed's goes once its task has ended),
         # and no other feed task still running.
-        open_feeds = len(feeds) + len(sessions) + len(topics)
+        open_feeds = len(feeds) + len(sessions)
         return len(parked) == len(subscriptions) == open_feeds == len(feed_tasks())
 
     async def quiet(self) -> None:
@@ -641,11 +641,10 @@ class RoomApp:
 
 def _close_every_feed() -> None:
     feeds = room_feed.room_feeds
-    for feed in [*feeds._feeds.values(), *feeds._sessions.values(), *feeds._topics.values()]:
+    for feed in [*feeds._feeds.values(), *feeds._keyed.values()]:
         feed.close()
     feeds._feeds.clear()
-    feeds._sessions.clear()
-    feeds._topics.clear()
+    feeds._keyed.clear()
 
 
 @pytest.fixture(params=["memory", "redis"])
@@ -684,8 +683,7 @@ async def room_app(
     )
     # The feeds are per worker (module-level); a test starts with none.
     assert room_feed.room_feeds._feeds == {}, "a previous test left room feeds open"
-    assert room_feed.room_feeds._sessions == {}, "a previous test left session feeds open"
-    assert room_feed.room_feeds._topics == {}, "a previous test left topic feeds open"
+    assert room_feed.room_feeds._keyed == {}, "a previous test left session or presence feeds open"
     monkeypatch.setattr(room_feed, "_socket_server", lambda: (app.sio, app.sio.namespace))
     feed_errors = _FeedErrors(app.errors)
     logging.getLogger(room_feed.__name__).addHandler(feed_errors)
@@ -704,8 +702,7 @@ async def room_app(
             # Once every follower has gone, so has every feed (and its subscription).
             await asyncio.sleep(0)
             open_feeds = sorted(room_feed.room_feeds._feeds)
-            open_feeds += sorted(room_feed.room_feeds._sessions)  # type: ignore[arg-type]
-            open_feeds += sorted(room_feed.room_feeds._topics)  # type: ignore[arg-type]
+            open_feeds += sorted(room_feed.room_feeds._keyed)  # type: ignore[arg-type]
             _close_every_feed()
             await asyncio.gather(*feed_tasks(), return_exceptions=True)
             # (A test marked xfail documents a bug; the leak may be that bug's.)

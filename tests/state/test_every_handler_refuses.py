@@ -35,7 +35,7 @@ import sqlalchemy as sa
 from reflex.state import BaseState, State
 from sqlmodel import SQLModel
 
-from stream_chat import accounts, assistant, chat, repo, unread
+from stream_chat import accounts, assistant, chat, presence, repo, unread
 from stream_chat.models import Message, Room, User
 
 from . import room_fixtures
@@ -285,9 +285,10 @@ CALLERS = [
 
 
 def allowed_topics(caller: Caller, world: World) -> Callable[[str], bool]:
-    """A caller's own doings publish on its open room's topic, a stop of its own reply in
-    that room on the reply's topic, its own reads on its read topic, and a message it posts
-    on the rooms' activity topic; nothing else may be published."""
+    """A caller's own doings publish on its open room's topic (its messages, its typing, its
+    presence in the room's roster), a stop of its own reply in that room on the reply's
+    topic, its own reads on its read topic, a message it posts on the rooms' activity topic,
+    and its own status on the presence topic; nothing else may be published."""
     acting = caller.acting_user(world)
     if acting is None:
         return lambda topic: False
@@ -301,6 +302,7 @@ def allowed_topics(caller: Caller, world: World) -> Callable[[str], bool]:
         chat.ACTIVITY_TOPIC,
         unread.reads_topic(acting.id),  # type: ignore[arg-type]
         *map(chat.reply_topic, own_replies),
+        presence.PRESENCE_TOPIC,
     }
     return own.__contains__
 
@@ -328,6 +330,9 @@ def test_the_handler_list_is_built_from_the_states() -> None:
         "MessagesState.mark_read",
         "MessagesState.mark_room_read",
         "RoomsState.refresh_unread",
+        "MessagesState.set_typing",
+        "RoomsState.report_activity",
+        "RoomsState.refresh_awareness",
         "SessionState.log_out",
         "LoginFormState.log_in",
         "SearchState.open_search",
@@ -358,7 +363,21 @@ async def test_every_handler_refuses_a_hostile_caller(
         published.append(topic)
         return real_publish(topic, event)
 
+    def recorded_signal(topic: str, event: dict[str, Any]) -> None:
+        # A tab whose session ended leaves presence (its follower stops): that departure is
+        # the refusal working, whoever the caller.
+        departures = {None, False}
+        if (
+            event["kind"] not in (presence.STATUS_KIND, presence.ROSTER_KIND)
+            or not set(event["users"].values()) <= departures
+        ):
+            published.append(topic)
+        real_signal(topic, event)
+
+    real_signal = room_app.broker.signal
     monkeypatch.setattr(room_app.broker, "publish", recorded_publish)
+    # Signals (typing, presence) too: a refused handler sends nobody anything.
+    monkeypatch.setattr(room_app.broker, "signal", recorded_signal)
     may_publish = allowed_topics(caller, world)
     acting = caller.acting_user(world)
     handlers = every_handler()

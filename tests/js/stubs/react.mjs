@@ -13,3 +13,8 @@ export function useSyncExternalStore(subscribe, getSnapshot, getServerSnapshot) 
 
 // chat_room.js's hooks are not run in Node: only its plain functions are tested there.
 export function useEffect(_effect, _deps) {}
+
+// awareness.js's view hook memoises its lists; in Node it is a plain call.
+export function useMemo(factory, _deps) {
+  return factory();
+}
