@@ -9,7 +9,9 @@ worker's tabs that follow it. Every kind of live data rides a feed of its own to
   there), from the signals on the same topic;
 * `PresenceFeed` (topic `presence`, one per worker): every user's online/away status, for
   the dots on avatars;
-* `SessionFeed` (topic `session:<digest>`): the session's end, which sends its tabs to /login.
+* `SessionFeed` (topic `session:<digest>`): the session's end, which sends its tabs to /login;
+* `TopicFeed`: one update per event, and a greeting for a joining tab (the sidebars' unread
+  counts: the rooms' activity, each user's reads; `state/unread_feeds.py`).
 
 Signals (typing, presence, rosters) are not numbered and not stored. A feed gathers them and
 emits at most one update per `AWARENESS_INTERVAL` (coalesced per topic per worker, whatever

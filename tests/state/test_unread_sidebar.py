@@ -13,6 +13,7 @@ from stream_chat import chat, mentions, unread
 from stream_chat.models import Room, User
 from stream_chat.state.messages import MessagesState
 from stream_chat.state.rooms import RoomsState
+from stream_chat.state.unread_feeds import UNREAD_VAR
 
 from . import room_fixtures
 from .room_fixtures import RoomApp, Tab, insert_messages, make_room, make_user
@@ -82,9 +83,13 @@ async def test_a_new_message_is_one_broadcast_that_reaches_every_sidebar(
             bob.id,
         )
         assert (posted["mentioned"], posted["snippet"]) == ([ann.id], text)
-    # One emit for the sidebars (to the worker's activity room), one for the room's own feed.
+    # One emit for the sidebars (to the worker's activity room), one for the room's own feed
+    # (and the room's awareness: Bob is a new poster there).
     to_rooms = room_app.sio.emits_to_rooms(emits)
-    sidebar_emits = [e for e in to_rooms if e.batch is None]
+    news_key = f"{UNREAD_VAR}_rx_state_"
+    sidebar_emits = [
+        e for e in to_rooms if news_key in e.wire["delta"].get(RoomsState.get_full_name(), {})
+    ]
     assert len(sidebar_emits) == 1
     assert sidebar_emits[0].recipients == {tab.sid for tab in tabs}
 
