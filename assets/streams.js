@@ -29,14 +29,15 @@ const EMPTY_SNAPSHOT = Object.freeze({
   items: EMPTY_ITEMS,
   isEmpty: true,
   isLoaded: false,
+  unseen: 0,
 });
 
 const own = (object, key) =>
   Object.hasOwn(object, key) ? object[key] : undefined;
 
 // Ops a channel batch may not carry (skipped there): a batch shared by a whole
-// room must not clear or rebind one tab's stream.
-const CHANNEL_FORBIDDEN_OPS = new Set(["reset", "join"]);
+// room must not clear, rebind or detach one tab's stream.
+const CHANNEL_FORBIDDEN_OPS = new Set(["reset", "join", "tail"]);
 
 const isCount = (value) => Number.isInteger(value) && value >= 0;
 
@@ -78,6 +79,10 @@ export class StreamStore {
     // Set by a join op, cleared by a reset: which channel batches apply.
     this.channel = null;
     this.channelSeq = 0;
+    // Set by a tail op, restored by a reset: whether channel batches may add
+    // items, and how many they tried to add while they could not.
+    this.tail = true;
+    this.unseen = 0;
     // dom_id -> item, for O(1) membership; positions are looked up in `items`.
     this._byId = new Map();
     this._snapshot = EMPTY_SNAPSHOT;
@@ -207,6 +212,8 @@ export class StreamStore {
           case "reset":
             this.channel = null;
             this.channelSeq = 0;
+            this.tail = true;
+            this.unseen = 0;
             if (list.length > 0) {
               for (const [domId, item] of byId) retired.set(domId, item);
               list = [];
@@ -214,9 +221,14 @@ export class StreamStore {
               byId.clear();
             }
             break;
-          case "insert":
-            insertEntries(writable, byId, retired, op[1], op[2], op[3], op[4]);
+          case "insert": {
+            // Not tailing: a channel's new items are counted, not shown.
+            const skipped = insertEntries(
+              writable, byId, retired, op[1], op[2], op[3], op[4], fromChannel && !this.tail,
+            );
+            this.unseen += skipped;
             break;
+          }
           case "delete":
             if (byId.has(op[1])) {
               const l = writable();
@@ -236,6 +248,13 @@ export class StreamStore {
             if (typeof op[1] === "string" && isCount(op[2])) {
               this.channel = op[1];
               this.channelSeq = op[2];
+            }
+            break;
+          case "tail":
+            // A tail without a JSON boolean is skipped like an unknown op.
+            if (typeof op[1] === "boolean") {
+              this.tail = op[1];
+              if (op[1]) this.unseen = 0;
             }
             break;
           default:
@@ -258,20 +277,24 @@ export class StreamStore {
   _publish() {
     const items = this.items;
     const isLoaded = this.lastSeq > 0;
+    const unseen = this.unseen;
     const prev = this._snapshot;
-    if (prev.items === items && prev.isLoaded === isLoaded) return;
+    if (prev.items === items && prev.isLoaded === isLoaded && prev.unseen === unseen) return;
     this._snapshot = Object.freeze({
       items,
       isEmpty: items.length === 0,
       isLoaded,
+      unseen,
     });
     for (const listener of this._listeners) listener();
   }
 }
 
-function insertEntries(writable, byId, retired, at, limit, updateOnly, entries) {
+// Returns how many new entries `skipNew` kept out.
+function insertEntries(writable, byId, retired, at, limit, updateOnly, entries, skipNew) {
   // `pos` is where the next new entry goes, so that a batch keeps its order.
   let pos = at;
+  let skipped = 0;
   for (const [domId, item] of entries) {
     // The DOM id is attached once here; renders never copy items.
     let held = { ...item, dom_id: domId };
@@ -285,6 +308,10 @@ function insertEntries(writable, byId, retired, at, limit, updateOnly, entries) 
       continue;
     }
     if (updateOnly) continue;
+    if (skipNew) {
+      skipped++;
+      continue;
+    }
     const previous = retired.get(domId);
     if (previous !== undefined && jsonEqual(previous, held)) held = previous;
     const l = writable();
@@ -301,6 +328,7 @@ function insertEntries(writable, byId, retired, at, limit, updateOnly, entries) 
     // still lands right after the previous one.
     pos = Math.max(pos - droppedFront, 0);
   }
+  return skipped;
 }
 
 // Trim to `limit`; returns how many items were dropped from the front.
@@ -465,7 +493,7 @@ const emptySnapshot = () => EMPTY_SNAPSHOT;
  * @param {string} substateName Dotted full name of the Reflex substate.
  * @param {string} streamName Stream name (key of `stream_batches`).
  * @param {string} resyncEventName Full event name sent as `{name}` after a gap.
- * @returns {{items: object[], isEmpty: boolean, isLoaded: boolean}}
+ * @returns {{items: object[], isEmpty: boolean, isLoaded: boolean, unseen: number}}
  */
 export function useStream(substateName, streamName, resyncEventName) {
   const reflexStore = useContext(StateStoreContext);

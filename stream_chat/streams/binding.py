@@ -115,6 +115,13 @@ class StreamOps:
         self._recorded().join(self._spec(name), channel, cseq)
         self._persist_recorder()
 
+    def stream_tail(self, name: str, on: bool) -> None:
+        """With `on` false the channel's batches stop adding items to the browser's stream
+        (they are counted, see `stream_unseen`) but still change the items it holds; `on`
+        true, or any reset, tails again."""
+        self._recorded().tail(self._spec(name), on)
+        self._persist_recorder()
+
 
 class StreamsState(StreamOps, rx.State, mixin=True):
     """Mix into a state (`class RoomState(StreamsState, rx.State)`), list its `stream_specs`."""
@@ -191,5 +198,15 @@ class StreamsState(StreamOps, rx.State, mixin=True):
             _js_expr=f"({cls._stream_hook_var(name)}.isLoaded && "
             f"{cls._stream_hook_var(name)}.isEmpty)",
             _var_type=bool,
+            _var_data=cls._stream_var_data(name),
+        )
+
+    @classmethod
+    def stream_unseen(cls, name: str) -> Var:
+        """How many items the channel tried to add while the stream did not tail (0 after
+        a reset or `stream_tail(name, True)`)."""
+        return Var(
+            _js_expr=f"{cls._stream_hook_var(name)}.unseen",
+            _var_type=int,
             _var_data=cls._stream_var_data(name),
         )

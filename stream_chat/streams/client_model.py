@@ -19,6 +19,7 @@ from .core import (
     OP_JOIN,
     OP_PATCH,
     OP_RESET,
+    OP_TAIL,
 )
 
 __all__ = ["BatchOutcome", "ClientStream", "ClientStreams"]
@@ -58,6 +59,10 @@ class ClientStream:
         # Set by a join op, cleared by a reset: which channel batches apply.
         self.channel: str | None = None
         self.channel_seq: int = 0
+        # Set by a tail op, restored by a reset: whether channel batches may add
+        # items, and how many they tried to add while they could not.
+        self.tail: bool = True
+        self.unseen: int = 0
 
     # -- reading ------------------------------------------------------------------
 
@@ -145,8 +150,10 @@ class ClientStream:
                 self._items.clear()
                 self.channel = None
                 self.channel_seq = 0
+                self.tail = True
+                self.unseen = 0
             elif kind == OP_INSERT:
-                self._insert(op[1], op[2], op[3], op[4])
+                self._insert(op[1], op[2], op[3], op[4], skip_new=from_channel and not self.tail)
             elif kind == OP_DELETE:
                 self._delete(op[1])
             elif kind == OP_APPEND:
@@ -161,6 +168,11 @@ class ClientStream:
                 # (A malformed join is skipped like an unknown op.)
                 self.channel = op[1]
                 self.channel_seq = op[2]
+            elif kind == OP_TAIL and len(op) > 1 and isinstance(op[1], bool):
+                # (A tail without a JSON boolean is skipped like an unknown op.)
+                self.tail = op[1]
+                if op[1]:
+                    self.unseen = 0
             # Unknown ops are skipped so an older client survives a newer server.
 
     # -- ops ----------------------------------------------------------------------
@@ -171,6 +183,8 @@ class ClientStream:
         limit: int | None,
         update_only: bool,
         entries: Sequence[Sequence[Any]],
+        *,
+        skip_new: bool = False,
     ) -> None:
         # ``pos`` is where the next new entry goes, so a batch keeps its order.
         pos = at
@@ -181,6 +195,10 @@ class ClientStream:
                 self._items[dom_id] = held
                 continue
             if update_only:
+                continue
+            if skip_new:
+                # Not tailing: a new item is counted, not shown.
+                self.unseen += 1
                 continue
             if at == -1:
                 self._order.append(dom_id)

@@ -43,9 +43,10 @@ OP_DELETE: Final = "delete"
 OP_APPEND: Final = "append"
 OP_JOIN: Final = "join"
 OP_PATCH: Final = "patch"
-# Ops a channel batch may not carry: they rebind or clear one tab's stream,
-# which a batch shared by every tab of a room must never do.
-CHANNEL_FORBIDDEN_OPS: Final = frozenset({OP_RESET, OP_JOIN})
+OP_TAIL: Final = "tail"
+# Ops a channel batch may not carry: they rebind, clear or detach one tab's
+# stream, which a batch shared by every tab of a room must never do.
+CHANNEL_FORBIDDEN_OPS: Final = frozenset({OP_RESET, OP_JOIN, OP_TAIL})
 
 
 class Batch(TypedDict):
@@ -112,7 +113,7 @@ def channel_batch(channel: str, cseq: int, ops: Iterable[Op]) -> ChannelBatch:
     ``cseq == n`` applies batch ``n + 1`` next. An empty ``ops`` is allowed:
     it still moves every tab's ``cseq`` on by one.
 
-    A reset or join cannot travel in a channel batch (``ValueError``): clients
+    A reset, join or tail cannot travel in a channel batch (``ValueError``): clients
     skip them there, and a server that meant them would silently diverge.
     """
     channel = _validate_channel(channel)
@@ -370,6 +371,20 @@ class StreamRecorder:
         channel = _validate_channel(channel)
         cseq = _validate_count(cseq, "cseq", 0)
         self._ops(spec.name).append([OP_JOIN, channel, cseq])
+
+    def tail(self, spec: StreamSpec, on: bool) -> None:
+        """Whether channel batches may add items to the client's stream.
+
+        A stream tails by default (and again after every reset). With ``on``
+        false, a channel insert of an item the client does not hold is skipped
+        and counted (the client's ``unseen``), while edits, deletes, patches and
+        appends of the items it holds still apply: a window scrolled back into
+        history stays put while the room goes on. ``on`` true tails again and
+        sets the count back to 0.
+        """
+        if not isinstance(on, bool):
+            raise TypeError(f"stream {spec.name!r}: tail takes a bool, got {on!r}")
+        self._ops(spec.name).append([OP_TAIL, on])
 
     # -- sending ----------------------------------------------------------------
 

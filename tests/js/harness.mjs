@@ -17,6 +17,8 @@ const describe = (store) => ({
   awaiting_reset: store.awaitingReset,
   channel: store.channel,
   channel_seq: store.channelSeq,
+  tail: store.tail,
+  unseen: store.unseen,
 });
 
 // A fake of the store Reflex 0.10.1 generates (createStateStore): substate
@@ -138,6 +140,7 @@ const commands = {
       items: result.items,
       is_empty: result.isEmpty,
       is_loaded: result.isLoaded,
+      unseen: result.unseen,
       same_result: previous === result,
       same_items: previous?.items === result.items,
       frozen: Object.isFrozen(result),

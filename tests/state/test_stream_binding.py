@@ -758,7 +758,7 @@ def test_the_stream_api_is_not_an_event_a_client_can_send():
     from stream_chat.streams.binding import StreamOps
 
     api = {name for name in vars(StreamOps) if not name.startswith("_")}
-    assert {"stream", "stream_insert", "stream_join", "stream_patch"} <= api
+    assert {"stream", "stream_insert", "stream_join", "stream_patch", "stream_tail"} <= api
     for state_cls in (BindingRoomState, MessagesState):
         assert not api & set(state_cls.event_handlers), state_cls
         assert "resync_stream" in state_cls.event_handlers

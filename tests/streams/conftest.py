@@ -100,6 +100,8 @@ def run_python(deliveries: list[dict[str, Any]]) -> dict[str, Any]:
             "awaiting_reset": s.awaiting_reset,
             "channel": s.channel,
             "channel_seq": s.channel_seq,
+            "tail": s.tail,
+            "unseen": s.unseen,
         }
         for name, s in client.streams.items()
     }

@@ -434,3 +434,201 @@ def test_reply_status_patched_in_a_channel_batch(client_impl: Any) -> None:
         {"id": 2, "dom_id": "m-2", "text": "Hi!", "status": "done", "usage": {"out": 2}},
     ]
     assert (held["channel"], held["channel_seq"], held["last_seq"]) == ("r1", 3, 1)
+
+
+# Tail mode: a tab whose window left the live end holds its items, and the room goes on.
+AWAY = own(1, RESET, ins(1, 2), join("r1", 0), ["tail", False])
+
+# (row id, batches in delivery order, outcomes, dom ids, contents by dom id, tail, unseen)
+TAIL_CASES: list[
+    tuple[str, list[dict[str, Any]], list[str], list[str], dict[str, Any], bool, int]
+] = [
+    (
+        "tailing-by-default-adds",
+        [LOADED, chan("r1", 1, ins(2))],
+        ["applied", "applied"],
+        ids(1, 2),
+        {},
+        True,
+        0,
+    ),
+    (
+        "not-tailing-counts-new-items-and-shows-none",
+        [AWAY, chan("r1", 1, ins(3)), chan("r1", 2, ins(4, 5))],
+        ["applied"] * 3,
+        ids(1, 2),
+        {},
+        False,
+        3,
+    ),
+    # An item held is still updated in place, deleted, patched and appended to.
+    (
+        "not-tailing-still-changes-held-items",
+        [
+            AWAY,
+            chan("r1", 1, ins(1, text="edited")),
+            chan("r1", 2, ["patch", "m-2", {"status": "done"}], ["append", "m-2", "text", "Hi"]),
+            chan("r1", 3, ["delete", "m-1"]),
+        ],
+        ["applied"] * 4,
+        ids(2),
+        {"m-2": {"id": 2, "dom_id": "m-2", "status": "done", "text": "Hi"}},
+        False,
+        0,
+    ),
+    # An update-only insert of an item not held is an edit out of view: not counted.
+    (
+        "not-tailing-update-only-is-not-counted",
+        [AWAY, chan("r1", 1, ["insert", -1, None, True, [["m-9", {"id": 9}]]])],
+        ["applied", "applied"],
+        ids(1, 2),
+        {},
+        False,
+        0,
+    ),
+    # A new item among held ones in one insert: the held one updates, the new one counts.
+    (
+        "not-tailing-mixed-insert",
+        [
+            AWAY,
+            chan(
+                "r1",
+                1,
+                ["insert", 0, None, False, [["m-2", {"id": 2, "x": 1}], ["m-7", {"id": 7}]]],
+            ),
+        ],
+        ["applied", "applied"],
+        ids(1, 2),
+        {"m-2": {"id": 2, "dom_id": "m-2", "x": 1}},
+        False,
+        1,
+    ),
+    # The tab's own inserts are the window moving: they apply whatever the tail mode.
+    (
+        "not-tailing-own-inserts-apply",
+        [AWAY, own(2, ins(3)), chan("r1", 1, ins(4))],
+        ["applied"] * 3,
+        ids(1, 2, 3),
+        {},
+        False,
+        1,
+    ),
+    # A reset restores the default: tailing, nothing counted.
+    (
+        "reset-restores-tailing-and-clears-the-count",
+        [
+            AWAY,
+            chan("r1", 1, ins(3)),
+            own(2, RESET, ins(2, 3), join("r1", 1)),
+            chan("r1", 2, ins(4)),
+        ],
+        ["applied"] * 4,
+        ids(2, 3, 4),
+        {},
+        True,
+        0,
+    ),
+    (
+        "tail-on-clears-the-count",
+        [AWAY, chan("r1", 1, ins(3)), own(2, ["tail", True]), chan("r1", 2, ins(4))],
+        ["applied"] * 4,
+        ids(1, 2, 4),
+        {},
+        True,
+        0,
+    ),
+    # Turning tail off again keeps the count so far.
+    (
+        "tail-off-twice-keeps-the-count",
+        [AWAY, chan("r1", 1, ins(3)), own(2, ["tail", False]), chan("r1", 2, ins(4))],
+        ["applied"] * 4,
+        ids(1, 2),
+        {},
+        False,
+        2,
+    ),
+    # A channel batch cannot detach a tab (or re-attach one): the op is skipped there.
+    (
+        "tail-in-a-channel-batch-is-skipped",
+        [LOADED, raw_chan("r1", 1, ["tail", False], ins(2)), raw_chan("r1", 2, ["tail", True])],
+        ["applied"] * 3,
+        ids(1, 2),
+        {},
+        True,
+        0,
+    ),
+    (
+        "tail-in-a-channel-batch-does-not-reattach",
+        [AWAY, raw_chan("r1", 1, ["tail", True], ins(3))],
+        ["applied", "applied"],
+        ids(1, 2),
+        {},
+        False,
+        1,
+    ),
+    # A tail whose flag is not a JSON boolean is skipped like an unknown op.
+    (
+        "malformed-tail-skipped",
+        [
+            own(1, RESET, ins(1), join("r1", 0), ["tail", 0], ["tail", "false"], ["tail"]),
+            chan("r1", 1, ins(2)),
+        ],
+        ["applied", "applied"],
+        ids(1, 2),
+        {},
+        True,
+        0,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("batches", "outcomes", "dom_ids", "items", "tail", "unseen"),
+    [pytest.param(b, o, d, i, t, u, id=row_id) for row_id, b, o, d, i, t, u in TAIL_CASES],
+)
+def test_tail_mode(
+    client_impl: Any,
+    batches: list[dict[str, Any]],
+    outcomes: list[str],
+    dom_ids: list[str],
+    items: dict[str, Any],
+    tail: bool,
+    unseen: int,
+) -> None:
+    result = client_impl([{"m": b} for b in batches])
+    assert [step["m"] for step in result["outcomes"]] == outcomes
+    held = result["streams"]["m"]
+    assert held["dom_ids"] == dom_ids
+    by_id = {item["dom_id"]: item for item in held["items"]}
+    for dom_id, item in items.items():
+        assert by_id[dom_id] == item
+    assert (held["tail"], held["unseen"]) == (tail, unseen)
+
+
+def test_tail_through_the_recorder(client_impl: Any) -> None:
+    result = _deliver_recorded(
+        client_impl,
+        [
+            lambda r: (
+                r.stream(M, [{"id": 1}], reset=True),
+                r.join(M, "r1", 0),
+                r.tail(M, False),
+            ),
+            _broadcast(1, lambda s: s.insert(M, {"id": 2})),
+            # A reset recorded after the tail drops it with the other earlier ops.
+            lambda r: (r.tail(M, False), r.stream(M, [{"id": 1}, {"id": 2}], reset=True)),
+        ],
+    )
+    held = result["streams"]["m"]
+    assert held["dom_ids"] == ids(1, 2)
+    assert (held["tail"], held["unseen"]) == (True, 0)
+
+
+def test_the_recorder_refuses_a_tail_in_a_channel_batch_and_a_non_bool() -> None:
+    with pytest.raises(ValueError, match="'tail'"):
+        channel_batch("r1", 1, [["tail", False]])
+    with pytest.raises(TypeError, match="bool"):
+        StreamRecorder().tail(M, 0)  # type: ignore[arg-type]
+    recorder = StreamRecorder()
+    recorder.tail(M, False)
+    assert recorder.take_batches()["m"]["ops"] == [["tail", False]]

@@ -369,3 +369,26 @@ def test_reset_unbinds_the_channel_in_the_browser(page: Page) -> None:
     page.dispatch(page.channel_delta("messages", "room-1", 1, _insert(2)))
     assert page.render()["dom_ids"] == ["messages-5"]
     assert page.events() == []
+
+
+def test_the_unseen_count_reaches_react_and_a_reset_clears_it(page: Page) -> None:
+    page.render()
+    page.record("messages", "stream", [{"id": 1}], reset=True)
+    page.record("messages", "join", "room-1", 0)
+    page.record("messages", "tail", False)
+    page.dispatch(page.flush_delta())
+    first = page.render()
+    assert (first["dom_ids"], first["unseen"]) == (["messages-1"], 0)
+    # Two new messages while away: the list stays, the count grows, React hears of it.
+    page.dispatch(page.channel_delta("messages", "room-1", 1, _insert(2)))
+    page.dispatch(page.channel_delta("messages", "room-1", 2, _insert(3)))
+    away = page.render()
+    assert (away["dom_ids"], away["unseen"]) == (["messages-1"], 2)
+    assert away["same_items"] is True
+    assert away["same_result"] is False
+    # Jump to present: a reset with the latest messages, joined again.
+    page.record("messages", "stream", [{"id": i} for i in (1, 2, 3)], reset=True)
+    page.record("messages", "join", "room-1", 2)
+    page.dispatch(page.flush_delta())
+    back = page.render()
+    assert (back["dom_ids"], back["unseen"]) == ([f"messages-{i}" for i in (1, 2, 3)], 0)

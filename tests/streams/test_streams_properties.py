@@ -85,12 +85,30 @@ item_calls = st.one_of(
         st.lists(st.tuples(texts, offsets), min_size=1, max_size=4),
     ),
 )
+# A burst of channel batches, each delivered once, twice, late or never.
+channel_calls = st.tuples(
+    st.just("channel"),
+    names,
+    broadcast_channels,
+    st.lists(
+        st.tuples(
+            st.lists(item_calls, max_size=3),
+            st.sampled_from(["once", "once", "once", "twice", "late", "lost"]),
+        ),
+        min_size=1,
+        max_size=3,
+    ),
+)
+# How the batches taken at this point travel: once, twice, or lost.
+flushes = st.tuples(st.just("flush"), st.sampled_from(["once", "once", "twice", "lost"]))
 calls = st.one_of(
     st.tuples(st.just("stream"), names, st.lists(items, max_size=5), ats, st.booleans(), limits),
     item_calls,
     # Join at the channel's current cseq, or (a server bug) one off; then
     # maybe flush at once (as "once"), so the join is in place for what follows.
     st.tuples(st.just("join"), names, channels, join_offs, st.booleans()),
+    # A window leaving the live end (False) or reaching it again (True).
+    st.tuples(st.just("tail"), names, st.booleans()),
     # What a server sends on load or resync: stream(reset=True), then join.
     st.tuples(
         st.just("snapshot"),
@@ -100,28 +118,39 @@ calls = st.one_of(
         join_offs,
         st.booleans(),
     ),
-    # A burst of channel batches, each delivered once, twice, late or never.
-    st.tuples(
-        st.just("channel"),
-        names,
-        broadcast_channels,
-        st.lists(
-            st.tuples(
-                st.lists(item_calls, max_size=3),
-                st.sampled_from(["once", "once", "once", "twice", "late", "lost"]),
-            ),
-            min_size=1,
-            max_size=3,
-        ),
-    ),
-    # How the batches taken at this point travel: once, twice, or lost.
-    st.tuples(st.just("flush"), st.sampled_from(["once", "once", "twice", "lost"])),
+    channel_calls,
+    flushes,
 )
 # Half the scripts start with both streams loaded and in channel r1.
 PRELUDE = [("snapshot", name, [], "r1", 0, True) for name in sorted(SPECS)]
 scripts = st.tuples(st.booleans(), st.lists(calls, max_size=30)).map(
     lambda t: [*PRELUDE, *t[1]] if t[0] else t[1]
 )
+
+
+# A window scrolled away from the live end: the streams stop tailing at once, then the
+# room goes on (bursts of channel batches) while the tab moves its window (its own
+# inserts) and sometimes tails again; no reset, so nothing wipes what tail mode did.
+AWAY_PRELUDE = [
+    *PRELUDE,
+    *[
+        ("stream", name, [{"id": i, "content": "", "n": 0} for i in (0, 1)], -1, False, None)
+        for name in sorted(SPECS)
+    ],
+    *[("tail", name, False) for name in sorted(SPECS)],
+    ("flush", "once"),
+]
+away_scripts = st.lists(
+    st.one_of(
+        channel_calls,
+        channel_calls,
+        channel_calls,
+        item_calls,
+        flushes,
+        st.tuples(st.just("tail"), names, st.sampled_from([False, False, True])),
+    ),
+    max_size=30,
+).map(lambda t: [*AWAY_PRELUDE, *t])
 
 
 def dom_id(name: str, i: int) -> str:
@@ -149,6 +178,8 @@ def record(recorder: StreamRecorder, call: tuple[Any, ...]) -> None:
         _, _, i, patch, by_item = call
         target = {"id": i} if by_item else dom_id(name, i)
         recorder.patch(spec, target, patch)
+    elif kind == "tail":
+        recorder.tail(spec, call[2])
 
 
 def raw_ops(call: tuple[Any, ...]) -> list[list[Any]]:
@@ -164,6 +195,8 @@ def raw_ops(call: tuple[Any, ...]) -> list[list[Any]]:
         return [["insert", at, limit, update_only, [spec.entry(it)]]]
     if kind in ("delete", "delete_by_dom_id"):
         return [["delete", dom_id(name, call[2])]]
+    if kind == "tail":
+        return [["tail", call[2]]]
     if kind == "patch":
         # Even an empty one, which a client must ignore as the recorder does.
         return [["patch", dom_id(name, call[2]), dict(call[3])]]
@@ -304,7 +337,19 @@ def test_python_and_js_clients_agree(
 
 
 @SETTINGS
-@given(script=scripts)
+@given(script=away_scripts)
+def test_python_and_js_clients_agree_away_from_the_live_end(
+    js: Any, py_client: Any, script: list[tuple[Any, ...]]
+) -> None:
+    deliveries = deliveries_of(script)
+    expected = py_client(deliveries)
+    actual = js.call("run_batches", deliveries=deliveries)
+    assert actual["outcomes"] == expected["outcomes"]
+    assert actual["streams"] == expected["streams"]
+
+
+@SETTINGS
+@given(script=scripts | away_scripts)
 def test_recorder_batches_mean_the_raw_calls(py_client: Any, script: list[tuple[Any, ...]]) -> None:
     # Lossless delivery from a well-behaved server: every batch of the tab's
     # own is applied, and a channel batch is applied unless the stream is not
@@ -324,15 +369,24 @@ def test_recorder_batches_mean_the_raw_calls(py_client: Any, script: list[tuple[
         stream = naive[name]
         if stream.channel == channel:
             assert cseq == stream.channel_seq + 1
-            stream.apply_ops(ops)
+            stream.apply_ops(ops, from_channel=True)
             stream.channel_seq = cseq
     for name, expected in naive.items():
         held = via_recorder["streams"].get(
-            name, {"dom_ids": [], "items": [], "channel": None, "channel_seq": 0}
+            name,
+            {
+                "dom_ids": [],
+                "items": [],
+                "channel": None,
+                "channel_seq": 0,
+                "tail": True,
+                "unseen": 0,
+            },
         )
         assert held["dom_ids"] == expected.dom_ids
         assert held["items"] == expected.items
         assert (held["channel"], held["channel_seq"]) == (expected.channel, expected.channel_seq)
+        assert (held["tail"], held["unseen"]) == (expected.tail, expected.unseen)
         for dom, it in zip(expected.dom_ids, expected.items, strict=True):
             assert it["dom_id"] == dom
 
@@ -362,6 +416,7 @@ def test_pickled_recorder_size_stays_flat(rounds: list[Any]) -> None:
             recorder.append_text(SPECS["b"], big, "content", token or "t", offset=padding)
             recorder.patch(SPECS["a"], big, {"status": token, "n": padding})
             recorder.join(SPECS["b"], "room", next_id)
+            recorder.tail(SPECS["a"], bool(padding % 2))
         recorder.take_batches()
         # Only the seq counters' digits may grow (40 rounds stay below 256).
         assert len(pickle.dumps(recorder)) <= baseline + 2
