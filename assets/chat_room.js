@@ -1,13 +1,19 @@
-// The room page's browser-side behaviour: scrolling, the history sentinel, the composer
-// keys and what the reader has seen. Everything here is local UI; the only messages to the
-// server are the events it is given by name (load older history, edit my last message,
-// stop a reply, read up to a message).
+// The room page's browser-side behaviour: scrolling, the history sentinels, the keys, the
+// copy buttons and what the reader has seen. Everything here is local UI; the only messages
+// to the server are the events it is given by name (older and newer history, the room's
+// start and its present, edit my last message, stop my reply, read up to a message).
 //
+// The browser holds a window of at most three pages of the room (the server says which).
 // Scrolling rules:
-// - opening a room (or a reset) shows the bottom;
-// - older messages inserted above keep the message the reader was looking at in place;
-// - a new message at the bottom scrolls into view only when the reader is at the bottom,
-//   otherwise the "new messages" pill appears; the reader's own messages always scroll.
+// - opening a room (or a reset into another window) shows the bottom; a link to a message
+//   shows that message in the middle, highlighted for a moment;
+// - whatever changes above or below the reader (a page loaded or dropped at either end, a
+//   row that grows: images, code), the first message visible at the top stays where it was
+//   on screen: it is measured before each change and put back after it, before paint;
+// - at the live end, a new message at the bottom scrolls into view only when the reader is
+//   at the bottom, otherwise the "new messages" pill appears; the reader's own messages
+//   always scroll. Away from the live end new messages are not added (the "Jump to present"
+//   bar counts them).
 import { useEffect } from "react";
 import { eventLoop } from "$/utils/context-registry";
 import { ReflexEvent } from "$/utils/state";
@@ -18,6 +24,14 @@ import { unreadStore } from "./unread.js";
 const BOTTOM_SLACK = 48;
 // The reader's position is sent once they have stayed at the bottom this long (ms).
 const READ_DEBOUNCE_MS = 1000;
+// How far (px) beyond the view a sentinel asks for the next page.
+const SENTINEL_MARGIN = 200;
+// How long a request for a page may stay unanswered before another may be sent.
+const RETRY_AFTER_MS = 1500;
+// How long a linked message stays highlighted.
+const HIGHLIGHT_MS = 2500;
+// The query parameter of a link to a message.
+const LINK_PARAM = "m";
 
 function send(eventName, payload = {}) {
   eventLoop.addEvents([ReflexEvent(eventName, payload)]);
@@ -60,10 +74,6 @@ function readingTracker(scroller, list, markRead) {
 
 function isAtBottom(scroller) {
   return scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight <= BOTTOM_SLACK;
-}
-
-function scrollToBottom(scroller) {
-  scroller.scrollTop = scroller.scrollHeight;
 }
 
 // "3,712 / 4,000" once a draft nears the limit; past it, why it will not be sent. Counted
@@ -112,7 +122,7 @@ function markDays(list) {
 // Delete (hidden ones are no Tab stops), so Tab from a row reaches them.
 const ROW = "li.message-row";
 
-function rovingFocus(list) {
+function rovingFocus(list, { home, end }) {
   let holder = null;
   const rows = () => [...list.querySelectorAll(ROW)];
   const hold = (row) => {
@@ -130,11 +140,15 @@ function rovingFocus(list) {
   };
   const onKeyDown = (event) => {
     if (!event.target.matches?.(ROW)) return;
+    if (event.key === "Home" || event.key === "End") {
+      // The room's first message and its present, which may not be in the window yet.
+      event.preventDefault();
+      (event.key === "Home" ? home : end)();
+      return;
+    }
     const all = rows();
     const at = all.indexOf(event.target);
-    const next = { ArrowUp: all[at - 1], ArrowDown: all[at + 1], Home: all[0], End: all.at(-1) }[
-      event.key
-    ];
+    const next = { ArrowUp: all[at - 1], ArrowDown: all[at + 1] }[event.key];
     if (next === undefined) return;
     event.preventDefault();
     next.focus();
@@ -175,16 +189,52 @@ async function copyCode(button) {
   }, COPIED_FOR_MS);
 }
 
+// The link of a message, as an absolute URL, to the clipboard; "Link copied" for a moment.
+async function copyLink(button, announce) {
+  const say = (label) => {
+    button.setAttribute("aria-label", label);
+    button.title = label;
+  };
+  try {
+    await navigator.clipboard.writeText(new URL(button.dataset.link, window.location.origin).href);
+  } catch {
+    say("Copying failed");
+    return;
+  }
+  button.dataset.copied = "true";
+  say("Link copied");
+  announce("Link copied");
+  setTimeout(() => {
+    delete button.dataset.copied;
+    say("Copy link");
+  }, COPIED_FOR_MS);
+}
+
+// Once the linked message is shown (or said to be missing), the address no longer names it:
+// a reconnect or a reload, which load the page's address again, must not move a reader who
+// has scrolled on back to it. Replacing the entry is invisible to the router.
+function dropLinkFromAddress() {
+  const url = new URL(window.location.href);
+  if (!url.searchParams.has(LINK_PARAM)) return;
+  url.searchParams.delete(LINK_PARAM);
+  window.history.replaceState(window.history.state, "", url.pathname + url.search + url.hash);
+}
+
 function attach({
   scrollerId,
   listId,
   sentinelId,
+  endSentinelId,
   pillId,
+  jumpId,
   composerId,
   counterId,
   maxLength,
   countFrom,
   loadOlder,
+  loadNewer,
+  jumpToPresent,
+  jumpToStart,
   editLast,
   stopReply,
   markRead,
@@ -194,82 +244,230 @@ function attach({
   const list = document.getElementById(listId);
   if (!scroller || !list) return undefined;
   const sentinel = document.getElementById(sentinelId);
+  const endSentinel = document.getElementById(endSentinelId);
   const pill = document.getElementById(pillId);
   const composer = document.getElementById(composerId);
-
-  // What the page looked like before the latest DOM change, read in scroll events and
-  // after each change: a MutationObserver runs after React commits but before paint.
-  let before = {
-    first: list.firstElementChild,
-    last: list.lastElementChild,
-    height: scroller.scrollHeight,
-    top: scroller.scrollTop,
-    atBottom: true,
+  const announcer = document.getElementById(announcerId);
+  const announce = (text) => {
+    if (announcer) announcer.textContent = text;
   };
-  let loadingOlder = false;
 
-  const remember = () => {
+  const atLiveEnd = () => scroller.dataset.atEnd !== "false";
+  const atRoomStart = () => sentinel?.dataset.atStart === "true";
+  const offsetOf = (row) => row.getBoundingClientRect().top - scroller.getBoundingClientRect().top;
+  // The first row whose bottom is below the scroller's top edge: the message being read.
+  const topRow = () => {
+    const top = scroller.getBoundingClientRect().top;
+    for (const row of list.children) {
+      if (row.getBoundingClientRect().bottom > top + 1) return row;
+    }
+    return null;
+  };
+
+  // What the page looked like before the latest change, read in scroll events and after
+  // each change: a MutationObserver runs after React commits but before paint.
+  let before = { first: null, last: null, atBottom: true, top: 0, anchor: null, offset: 0 };
+  // With `keep`, after this code put the anchor back: it stays the message being read
+  // (the rows now above it are not what the reader was reading, and may still grow).
+  const remember = (keep = false) => {
+    const held = keep && before.anchor !== null && list.contains(before.anchor);
+    const anchor = held ? before.anchor : topRow();
     before = {
       first: list.firstElementChild,
       last: list.lastElementChild,
-      height: scroller.scrollHeight,
-      top: scroller.scrollTop,
       atBottom: isAtBottom(scroller),
+      top: scroller.scrollTop,
+      anchor,
+      offset: held ? before.offset : anchor ? offsetOf(anchor) : 0,
     };
   };
+  // Where this code last scrolled to: the scroll event that follows is its own, and must
+  // not take the place the anchor is at then as the reader's (rows may have grown between
+  // the scroll and its event, which the resize observer, running after it, puts right).
+  let ownScrollTop = null;
+  const scrollTo = (top) => {
+    scroller.scrollTop = top;
+    ownScrollTop = scroller.scrollTop;
+  };
+  // Puts the message being read back where it was; false when it is gone.
+  const keepAnchor = () => {
+    const { anchor, offset } = before;
+    if (!anchor || !list.contains(anchor)) return false;
+    const moved = offsetOf(anchor) - offset;
+    if (Math.abs(moved) >= 0.5) scrollTo(scroller.scrollTop + moved);
+    return true;
+  };
+  const toBottom = () => scrollTo(scroller.scrollHeight);
   const setPill = (visible) => {
     if (pill) pill.hidden = !visible;
   };
 
-  const roving = rovingFocus(list);
-  const reading = readingTracker(scroller, list, markRead);
-  const onCopyClick = (event) => {
-    const button = event.target.closest?.(".copy-code");
-    if (button) copyCode(button);
+  // Where the next window shown goes: "top" (Home), "bottom" (End, Jump to present), or
+  // the linked message to centre.
+  let intent = null;
+  let pendingLink = scroller.dataset.highlight || null;
+  const centreLink = () => {
+    const row = pendingLink && document.getElementById(`messages-${pendingLink}`);
+    if (!row || !list.contains(row)) return false;
+    pendingLink = null;
+    scrollTo(scroller.scrollTop + offsetOf(row) - (scroller.clientHeight - row.offsetHeight) / 2);
+    row.dataset.highlighted = "true";
+    setTimeout(() => delete row.dataset.highlighted, HIGHLIGHT_MS);
+    dropLinkFromAddress();
+    return true;
   };
-  list.addEventListener("click", onCopyClick);
-  const onMutation = () => {
-    markDays(list);
-    // Before the scroll position is kept: grouping changes the rows' heights.
-    markGroups(list);
-    roving.refresh();
+
+  // One request at a time in each direction; an answer (or a while) allows the next.
+  let loadingOlder = false;
+  let loadingNewer = false;
+  const timers = new Set();
+  const later = (fn) => {
+    const timer = setTimeout(() => {
+      timers.delete(timer);
+      fn();
+    }, RETRY_AFTER_MS);
+    timers.add(timer);
+  };
+  const near = (element) => {
+    if (!element) return false;
+    const view = scroller.getBoundingClientRect();
+    const box = element.getBoundingClientRect();
+    return box.bottom >= view.top - SENTINEL_MARGIN && box.top <= view.bottom + SENTINEL_MARGIN;
+  };
+  const checkSentinels = () => {
+    if (!list.firstElementChild || pendingLink) return;
+    // The reader may have scrolled since the last scroll event (a timer can run first): the
+    // answer must be anchored on what they see now.
+    if (scroller.scrollTop !== before.top && ownScrollTop === null) remember();
+    if (!loadingOlder && !atRoomStart() && near(sentinel)) {
+      loadingOlder = true;
+      send(loadOlder);
+      later(() => {
+        loadingOlder = false;
+        checkSentinels();
+      });
+    }
+    if (!loadingNewer && !atLiveEnd() && near(endSentinel)) {
+      loadingNewer = true;
+      send(loadNewer);
+      later(() => {
+        loadingNewer = false;
+        checkSentinels();
+      });
+    }
+  };
+
+  const roving = rovingFocus(list, {
+    home: () => {
+      if (atRoomStart()) {
+        scroller.scrollTop = 0;
+        list.querySelector(ROW)?.focus({ preventScroll: true });
+      } else {
+        intent = "top";
+        send(jumpToStart);
+      }
+    },
+    end: () => toPresent(),
+  });
+  const reading = readingTracker(scroller, list, markRead);
+  const focusInList = () => list.contains(document.activeElement);
+  const toPresent = () => {
+    if (atLiveEnd()) {
+      toBottom();
+      setPill(false);
+      if (focusInList()) [...list.querySelectorAll(ROW)].at(-1)?.focus({ preventScroll: true });
+    } else {
+      intent = "bottom";
+      send(jumpToPresent);
+    }
+  };
+  const onListClick = (event) => {
+    const code = event.target.closest?.(".copy-code");
+    if (code) copyCode(code);
+    const link = event.target.closest?.(".copy-link");
+    if (link) copyLink(link, announce);
+  };
+  list.addEventListener("click", onListClick);
+
+  // `reattached`: this same change brought the window back to the live end (scrolling
+  // forward to it): the rows below appear under the reader, who is not moved to them.
+  // Returns whether the message being read was kept in place (rather than scrolled away).
+  const onListChange = (reattached) => {
     const first = list.firstElementChild;
     const last = list.lastElementChild;
     const kept = (node) => node !== null && list.contains(node);
-    if (!kept(before.first) && !kept(before.last)) {
-      // First paint of a room, or another room's messages: start at the bottom.
-      scrollToBottom(scroller);
-      setPill(false);
-    } else {
-      if (kept(before.first) && first !== before.first) {
-        // Older history above: keep the reader's message where it was on screen.
-        scroller.scrollTop = before.top + (scroller.scrollHeight - before.height);
-        loadingOlder = false;
+    if (first !== before.first) loadingOlder = false;
+    if (last !== before.last) loadingNewer = false;
+    if (intent === "top") {
+      intent = null;
+      scrollTo(0);
+      if (focusInList() || document.activeElement === document.body) {
+        list.querySelector(ROW)?.focus({ preventScroll: true });
       }
-      if (kept(before.last) && last !== before.last) {
-        if (last.dataset.mine === "true" || before.atBottom) {
-          scrollToBottom(scroller);
-          setPill(false);
-        } else {
-          setPill(true);
-        }
-      }
+      return false;
     }
-    remember();
-    reading.check();
+    if (intent === "bottom") {
+      intent = null;
+      toBottom();
+      return false;
+    }
+    if (!kept(before.first) && !kept(before.last)) {
+      // First paint of a room, or another window of it: start at the bottom.
+      setPill(false);
+      if (document.getElementById("link-notice")) dropLinkFromAddress();
+      if (keepAnchor()) return true;
+      toBottom();
+      return false;
+    }
+    const anchored = keepAnchor();
+    if (atLiveEnd() && !reattached && kept(before.last) && last !== before.last) {
+      if (last.dataset.mine === "true" || before.atBottom) {
+        toBottom();
+        setPill(false);
+        return false;
+      }
+      setPill(true);
+    }
+    return anchored;
   };
 
-  const mutations = new MutationObserver(onMutation);
+  // The list's rows, and the facts the server sets on the scroller and the sentinels: one
+  // observer, so that a window and the link to centre in it, which arrive in one commit,
+  // are handled in one go.
+  const onChange = (records) => {
+    const changed = new Set(records.map((record) => record.attributeName ?? "rows"));
+    if (changed.has("data-link-opened")) pendingLink = scroller.dataset.highlight || null;
+    if (changed.has("data-at-start") && atRoomStart()) {
+      loadingOlder = false;
+      announce(document.getElementById("start-of-room")?.textContent ?? "");
+    }
+    if (changed.has("data-at-end")) {
+      loadingNewer = false;
+      if (atLiveEnd()) announce("Showing the latest messages.");
+      else setPill(false);
+    }
+    if (changed.has("rows")) {
+      markDays(list);
+      // Before the scroll position is kept: grouping changes the rows' heights.
+      markGroups(list);
+      roving.refresh();
+    }
+    let anchored = true;
+    if (centreLink()) anchored = false;
+    else if (changed.has("rows")) anchored = onListChange(changed.has("data-at-end"));
+    remember(anchored);
+    checkSentinels();
+    reading.check();
+  };
+  const mutations = new MutationObserver(onChange);
   mutations.observe(list, { childList: true });
+  mutations.observe(scroller, { attributes: true, attributeFilter: ["data-link-opened", "data-at-end"] });
+  if (sentinel) mutations.observe(sentinel, { attributes: true, attributeFilter: ["data-at-start"] });
 
   // A reply's start and end are announced once each; its tokens are not (the row is
   // aria-busy while it is written).
-  const announcer = document.getElementById(announcerId);
   const writing = new Set(["queued", "thinking", "streaming"]);
   const endings = { done: "complete", stopped: "stopped", interrupted: "interrupted", error: "failed" };
-  const announce = (text) => {
-    if (announcer) announcer.textContent = text;
-  };
   const statuses = new MutationObserver((records) => {
     for (const record of records) {
       const row = record.target;
@@ -291,45 +489,57 @@ function attach({
   });
   // Rows can grow after they are inserted (markdown, code highlighting, fonts), and the
   // scroller itself shrinks when the composer grows or a line appears under it: a reader
-  // who was at the bottom stays there.
+  // who was at the bottom of the live end stays there, any other keeps their message.
   const resizes = new ResizeObserver(() => {
-    if (before.atBottom) scrollToBottom(scroller);
-    remember();
+    if (before.atBottom && atLiveEnd()) {
+      toBottom();
+      remember();
+    } else {
+      remember(keepAnchor());
+    }
   });
   resizes.observe(list);
   resizes.observe(scroller);
   const onScroll = () => {
-    remember();
-    if (before.atBottom) setPill(false);
+    const own = ownScrollTop !== null && Math.abs(scroller.scrollTop - ownScrollTop) < 1;
+    ownScrollTop = null;
+    if (!own) remember();
+    if (isAtBottom(scroller)) setPill(false);
     reading.check();
   };
   scroller.addEventListener("scroll", onScroll, { passive: true });
 
   const onPill = () => {
-    scrollToBottom(scroller);
+    toBottom();
     setPill(false);
   };
   pill?.addEventListener("click", onPill);
+  // The bar is rendered only while away from the live end; its click also sends the event.
+  const onJumpClick = (event) => {
+    if (event.target.closest?.(`#${jumpId}`)) intent = "bottom";
+  };
+  document.addEventListener("click", onJumpClick, true);
 
-  let intersections;
-  if (sentinel) {
-    intersections = new IntersectionObserver(
-      (entries) => {
-        const visible = entries.some((entry) => entry.isIntersecting);
-        // The sentinel says when the room's first message is shown; ask once at a time.
-        if (!visible || loadingOlder || sentinel.dataset.atStart === "true") return;
-        if (!list.firstElementChild) return;
-        loadingOlder = true;
-        send(loadOlder);
-        // If the answer is empty nothing is prepended; allow another try after a while.
-        setTimeout(() => {
-          loadingOlder = false;
-        }, 1500);
-      },
-      { root: scroller, rootMargin: "200px 0px 0px 0px" },
-    );
-    intersections.observe(sentinel);
-  }
+  const intersections = new IntersectionObserver(checkSentinels, {
+    root: scroller,
+    rootMargin: `${SENTINEL_MARGIN}px 0px`,
+  });
+  for (const element of [sentinel, endSentinel]) if (element) intersections.observe(element);
+
+  // Page Up and Down move a screen through the list (the sentinels load more on the way),
+  // from a message or from the scroller itself.
+  const onPageKey = (event) => {
+    if (event.key !== "PageUp" && event.key !== "PageDown") return;
+    if (event.target !== scroller && !event.target.matches?.(ROW)) return;
+    event.preventDefault();
+    const direction = event.key === "PageUp" ? -1 : 1;
+    scroller.scrollTop += direction * Math.max(scroller.clientHeight - 40, 40);
+    if (event.target.matches?.(ROW)) {
+      const row = direction < 0 ? topRow() : [...list.children].reverse().find((r) => offsetOf(r) < scroller.clientHeight);
+      row?.focus({ preventScroll: true });
+    }
+  };
+  scroller.addEventListener("keydown", onPageKey);
 
   const onKeyDown = (event) => {
     if (event.isComposing) return;
@@ -378,19 +588,22 @@ function attach({
 
   markDays(list);
   markGroups(list);
-  scrollToBottom(scroller);
+  if (!centreLink()) toBottom();
   remember();
   reading.check();
   return () => {
     mutations.disconnect();
     roving.detach();
     reading.detach();
-    list.removeEventListener("click", onCopyClick);
+    list.removeEventListener("click", onListClick);
     statuses.disconnect();
     resizes.disconnect();
-    intersections?.disconnect();
+    intersections.disconnect();
+    for (const timer of timers) clearTimeout(timer);
     scroller.removeEventListener("scroll", onScroll);
+    scroller.removeEventListener("keydown", onPageKey);
     pill?.removeEventListener("click", onPill);
+    document.removeEventListener("click", onJumpClick, true);
     composer?.removeEventListener("keydown", onKeyDown);
     composer?.removeEventListener("input", showLength);
     composer?.form?.removeEventListener("submit", refuseTooLong, true);

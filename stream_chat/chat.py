@@ -309,6 +309,28 @@ def _page_after(db: Session, room_id: int, after_id: int, limit: int) -> list[Me
     return list(db.exec(query).all())
 
 
+def window_ids(
+    room_id: int,
+    *,
+    after_id: int | None = None,
+    before_id: int | None = None,
+    limit: int = PAGE_SIZE,
+) -> list[int]:
+    """Ids only, oldest first: the first `limit` of the room's messages after `after_id`, or
+    the last `limit` before `before_id`. How a window of the room page finds its other end
+    from one cursor (the same index range scans as the pages, no rows loaded)."""
+    if (after_id is None) == (before_id is None):
+        raise ValueError("window_ids takes exactly one of after_id and before_id")
+    ids = select(col(Message.id)).where(Message.room_id == room_id)
+    if after_id is not None:
+        ids = ids.where(col(Message.id) > after_id).order_by(col(Message.id))
+    else:
+        ids = ids.where(col(Message.id) < before_id).order_by(col(Message.id).desc())
+    with repo.session() as db:
+        found = list(db.exec(ids.limit(_bounded(limit))).all())
+    return found if after_id is not None else found[::-1]
+
+
 def get_message(message_id: int | str) -> Message | None:
     """The message, or None for an unknown or malformed id (event payloads are untrusted)."""
     parsed = parse_id(message_id)

@@ -21,13 +21,15 @@ from stream_chat.components.mentions import (
     mention_listbox,
     remark_mentions,
 )
-from stream_chat.state.messages import MESSAGES, MessagesState
+from stream_chat.state.messages import LINK_PARAM, MESSAGES, MessagesState
 
 CHAT_ROOM_MODULE = rx.asset("chat_room.js").importable_path
 SCROLLER_ID = "message-scroller"
 LIST_ID = "message-list"
 SENTINEL_ID = "history-sentinel"
+END_SENTINEL_ID = "history-end-sentinel"
 PILL_ID = "new-messages-pill"
+JUMP_ID = "jump-to-present"
 COMPOSER_MENTIONS_ID = "composer-mentions"
 EDIT_DRAFT_ID = "edit-draft"
 EDIT_MENTIONS_ID = "edit-draft-mentions"
@@ -52,12 +54,17 @@ def _chat_room_behaviour() -> Var:
         "scrollerId": SCROLLER_ID,
         "listId": LIST_ID,
         "sentinelId": SENTINEL_ID,
+        "endSentinelId": END_SENTINEL_ID,
         "pillId": PILL_ID,
+        "jumpId": JUMP_ID,
         "composerId": COMPOSER_ID,
         "counterId": COMPOSER_COUNT_ID,
         "maxLength": MAX_MESSAGE_LENGTH,
         "countFrom": COUNT_FROM,
         "loadOlder": format_event_handler(MessagesState.load_older),  # type: ignore[arg-type]
+        "loadNewer": format_event_handler(MessagesState.load_newer),  # type: ignore[arg-type]
+        "jumpToPresent": format_event_handler(MessagesState.jump_to_present),  # type: ignore[arg-type]
+        "jumpToStart": format_event_handler(MessagesState.jump_to_start),  # type: ignore[arg-type]
         "editLast": format_event_handler(MessagesState.edit_last_message),  # type: ignore[arg-type]
         "stopReply": format_event_handler(MessagesState.stop_current_reply),  # type: ignore[arg-type]
         "markRead": format_event_handler(MessagesState.mark_read),  # type: ignore[arg-type]
@@ -123,7 +130,6 @@ def unread_divider() -> rx.Component:
 def message_row(
     message: rx.Var[dict[str, Any]], mine: rx.Var[bool], first_unread: rx.Var[bool]
 ) -> rx.Component:
-    message_id = message["id"].to(int)
     is_assistant = message["is_assistant"].to(bool)
     return rx.el.li(
         rx.cond(first_unread, unread_divider()),
@@ -178,7 +184,7 @@ def message_row(
             display="flex",
             flex_direction="column",
         ),
-        rx.cond(mine, message_actions(message_id)),
+        message_actions(message, mine),
         id=message["dom_id"].to(str),
         # Read by `chat_room.js`, which marks the first message of each day and of each
         # sender's group (`data-day`, `data-group`).
@@ -208,6 +214,14 @@ def message_row(
             **ROW_LAYOUT,
             **GROUPED_ROW,
             **MENTIONED_ROW_STYLE,
+            # A linked message, for a moment (`chat_room.js` sets and clears the attribute);
+            # the background fades out when it is cleared.
+            "transition": "background-color 1.2s ease-out",
+            "&[data-highlighted=true]": {
+                "background_color": rx.color("amber", 4),
+                "box_shadow": f"inset 3px 0 0 {rx.color('amber', 9)}",
+                "transition": "none",
+            },
         },
     )
 
@@ -444,31 +458,68 @@ def reply_footer(message: Var) -> rx.Component:
     )
 
 
-def message_actions(message_id: Var[int]) -> rx.Component:
+def message_link(message: Var) -> Var[str]:
+    """The message's permalink path: the room opened at it."""
+    return (
+        "/rooms/"
+        + message["room_id"].to(int).to_string()
+        + f"?{LINK_PARAM}="
+        + message["id"].to(int).to_string()
+    )
+
+
+def message_actions(message: Var, mine: Var[bool]) -> rx.Component:
+    message_id = message["id"].to(int)
     return rx.hstack(
+        # Everyone's messages: `chat_room.js` copies the absolute link and says so.
         rx.icon_button(
-            rx.icon("pencil", size=14),
-            on_click=MessagesState.start_edit(message_id),
+            rx.icon("link", size=14, class_name="copy-icon"),
+            rx.icon("check", size=14, class_name="copied-icon"),
+            type="button",
             variant="ghost",
+            color_scheme="gray",
             size="1",
-            aria_label="Edit",
+            aria_label="Copy link",
+            title="Copy link",
+            class_name="copy-link",
+            data_link=message_link(message),
         ),
-        rx.icon_button(
-            rx.icon("trash-2", size=14),
-            on_click=MessagesState.ask_delete(message_id),
-            variant="ghost",
-            size="1",
-            color_scheme="red",
-            aria_label="Delete",
+        rx.cond(
+            mine,
+            rx.fragment(
+                rx.icon_button(
+                    rx.icon("pencil", size=14),
+                    on_click=MessagesState.start_edit(message_id),
+                    variant="ghost",
+                    size="1",
+                    aria_label="Edit",
+                ),
+                rx.icon_button(
+                    rx.icon("trash-2", size=14),
+                    on_click=MessagesState.ask_delete(message_id),
+                    variant="ghost",
+                    size="1",
+                    color_scheme="red",
+                    aria_label="Delete",
+                ),
+            ),
         ),
         class_name="message-actions",
         visibility="hidden",
         spacing="1",
+        style=LINK_COPIED_STYLE,
     )
 
 
+LINK_COPIED_STYLE = {
+    "& .copied-icon, & .copy-link[data-copied=true] .copy-icon": {"display": "none"},
+    "& .copy-link[data-copied=true] .copied-icon": {"display": "inline"},
+}
+
+
 def history_start() -> rx.Component:
-    """The top of the list: a sentinel that asks for older messages, or the room's start."""
+    """The top of the list: a sentinel that asks for older messages, or the room's start
+    (a visible marker, announced by `chat_room.js` when the reader reaches it)."""
     return rx.box(
         rx.cond(
             MessagesState.at_start,
@@ -476,12 +527,21 @@ def history_start() -> rx.Component:
             rx.cond(
                 MessagesState.stream_is_empty(MESSAGES),
                 rx.fragment(),
-                rx.text(
-                    "This is the start of #",
-                    MessagesState.room_name,
-                    size="2",
-                    color=rx.color("gray", 10),
+                rx.vstack(
+                    rx.icon("flag", size=16, color=rx.color("gray", 9)),
+                    rx.text(
+                        "This is the start of #",
+                        MessagesState.room_name,
+                        size="2",
+                        weight="medium",
+                        color=rx.color("gray", 11),
+                    ),
+                    align="center",
+                    spacing="1",
                     id="start-of-room",
+                    width="100%",
+                    padding_bottom="0.6rem",
+                    border_bottom=f"1px dashed {rx.color('gray', 6)}",
                 ),
             ),
             rx.spinner(size="1"),
@@ -491,6 +551,55 @@ def history_start() -> rx.Component:
         padding="1rem",
         display="flex",
         justify_content="center",
+    )
+
+
+def history_end() -> rx.Component:
+    """Below the list while the window has left the live end: a sentinel that asks for
+    newer messages as the reader scrolls down."""
+    return rx.box(
+        rx.cond(~MessagesState.at_end, rx.spinner(size="1")),
+        id=END_SENTINEL_ID,
+        data_at_end=rx.cond(MessagesState.at_end, "true", "false"),
+        padding=rx.cond(MessagesState.at_end, "0", "1rem"),
+        display="flex",
+        justify_content="center",
+    )
+
+
+def link_notice() -> rx.Component:
+    """Why a link to a message did not open it (deleted, or another room's), over the room
+    it opened at the present instead."""
+    return rx.cond(
+        MessagesState.link_notice != "",
+        rx.callout.root(
+            rx.callout.icon(rx.icon("link-2-off", size=16)),
+            rx.callout.text(
+                MessagesState.link_notice,
+                rx.cond(
+                    MessagesState.link_elsewhere != "",
+                    rx.link(
+                        " Open it there.", href=MessagesState.link_elsewhere, id="link-elsewhere"
+                    ),
+                ),
+            ),
+            rx.icon_button(
+                rx.icon("x", size=14),
+                on_click=MessagesState.dismiss_link_notice,
+                variant="ghost",
+                color_scheme="gray",
+                size="1",
+                aria_label="Dismiss",
+                margin_left="auto",
+            ),
+            color_scheme="amber",
+            size="1",
+            role="status",
+            id="link-notice",
+            margin="0.5rem 1rem 0",
+            display="flex",
+            align_items="center",
+        ),
     )
 
 
@@ -527,36 +636,77 @@ def message_list() -> rx.Component:
             margin="0",
             padding="0",
         ),
+        history_end(),
         id=SCROLLER_ID,
         data_behaviour=_chat_room_behaviour(),
         data_opened_room=_opened_room_behaviour(),
         data_mentions=mention_autocomplete(
             {COMPOSER_ID: COMPOSER_MENTIONS_ID, EDIT_DRAFT_ID: EDIT_MENTIONS_ID}
         ),
+        # Read by `chat_room.js`: whether new messages may scroll into view, and the linked
+        # message to centre each time a link is opened.
+        data_at_end=rx.cond(MessagesState.at_end, "true", "false"),
+        data_highlight=rx.cond(
+            MessagesState.highlight_id.is_not_none(), MessagesState.highlight_id.to_string(), ""
+        ),
+        data_link_opened=MessagesState.link_opened.to_string(),
         flex="1",
         min_height="0",
         overflow_y="auto",
+        # `chat_room.js` keeps the message being read in place itself; the browser's own
+        # scroll anchoring would move it a second time.
+        overflow_anchor="none",
         width="100%",
     )
 
 
+PILL_STYLE = {
+    "position": "absolute",
+    "bottom": "0.75rem",
+    "left": "50%",
+    "transform": "translateX(-50%)",
+    "padding": "0.3rem 0.9rem",
+    "border_radius": "999px",
+    "background_color": rx.color("accent", 9),
+    "color": "white",
+    "font_size": "0.85rem",
+    "cursor": "pointer",
+    "box_shadow": "0 2px 8px rgba(0,0,0,0.2)",
+    "white_space": "nowrap",
+}
+
+
 def new_messages_pill() -> rx.Component:
-    return rx.el.button(
-        "New messages ↓",
-        id=PILL_ID,
-        hidden=True,
-        type="button",
-        position="absolute",
-        bottom="0.75rem",
-        left="50%",
-        transform="translateX(-50%)",
-        padding="0.3rem 0.9rem",
-        border_radius="999px",
-        background_color=rx.color("accent", 9),
-        color="white",
-        font_size="0.85rem",
-        cursor="pointer",
-        box_shadow="0 2px 8px rgba(0,0,0,0.2)",
+    """At the live end, when new messages arrived below the reader."""
+    return rx.el.button("New messages ↓", id=PILL_ID, hidden=True, type="button", **PILL_STYLE)
+
+
+def unseen_label() -> Var[str]:
+    unseen = MessagesState.stream_unseen(MESSAGES)
+    return rx.cond(unseen == 1, "1 new message", unseen.to_string() + " new messages")  # type: ignore[return-value]
+
+
+def jump_to_present() -> rx.Component:
+    """Away from the live end, always: back to the latest messages, with how many arrived
+    meanwhile (counted by the stream, which does not show them)."""
+    unseen = MessagesState.stream_unseen(MESSAGES)
+    return rx.cond(
+        ~MessagesState.at_end,
+        rx.el.button(
+            rx.icon("arrow-down", size=14),
+            "Jump to present",
+            rx.cond(
+                unseen > 0,
+                rx.el.span(" · ", unseen_label(), id="unseen-count", font_weight="600"),
+            ),
+            id=JUMP_ID,
+            type="button",
+            on_click=MessagesState.jump_to_present,
+            display="inline-flex",
+            align_items="center",
+            gap="0.35rem",
+            **PILL_STYLE,
+        ),
     )
 
 
@@ -738,9 +888,11 @@ def assistant_announcements() -> rx.Component:
 def chat_room() -> rx.Component:
     return rx.vstack(
         assistant_announcements(),
+        link_notice(),
         rx.box(
             message_list(),
             new_messages_pill(),
+            jump_to_present(),
             position="relative",
             flex="1",
             min_height="0",

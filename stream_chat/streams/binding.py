@@ -209,4 +209,4 @@ class StreamsState(StreamOps, rx.State, mixin=True):
             _js_expr=f"{cls._stream_hook_var(name)}.unseen",
             _var_type=int,
             _var_data=cls._stream_var_data(name),
-        )
+        ).to(int)

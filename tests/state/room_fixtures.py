@@ -44,6 +44,7 @@ import itertools
 import json
 import logging
 import shutil
+import urllib.parse
 import uuid
 from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -194,12 +195,14 @@ def router_data(path: str, token: str, sid: str, cookie: str = "") -> dict[str, 
     on every event (`EventNamespace.on_event`), and Reflex derives
     `router.session.session_id` from that key.
     """
-    query: dict[str, str] = {}
-    parts = path.strip("/").split("/")
+    pathname, _, search = path.partition("?")
+    # The search parameters, then the route's (as the frontend merges them).
+    query: dict[str, str] = dict(urllib.parse.parse_qsl(search))
+    parts = pathname.strip("/").split("/")
     if len(parts) == 2 and parts[0] == "rooms":
         query["room_id"] = parts[1]
     return {
-        constants.RouteVar.PATH: path,
+        constants.RouteVar.PATH: pathname,
         constants.RouteVar.ORIGIN: path,
         constants.RouteVar.QUERY: query,
         constants.RouteVar.CLIENT_TOKEN: token,
