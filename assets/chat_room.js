@@ -390,7 +390,8 @@ function attach({
   list.addEventListener("click", onListClick);
 
   // `reattached`: this same change brought the window back to the live end (scrolling
-  // forward to it): the rows below appear under the reader, who is not moved to them.
+  // forward to it): the rows below appear under the reader, who is not moved to them
+  // (unless the newest is the reader's own: sending goes back to the present).
   // Returns whether the message being read was kept in place (rather than scrolled away).
   const onListChange = (reattached) => {
     const first = list.firstElementChild;
@@ -420,13 +421,13 @@ function attach({
       return false;
     }
     const anchored = keepAnchor();
-    if (atLiveEnd() && !reattached && kept(before.last) && last !== before.last) {
-      if (last.dataset.mine === "true" || before.atBottom) {
+    if (atLiveEnd() && kept(before.last) && last !== before.last) {
+      if (last.dataset.mine === "true" || (before.atBottom && !reattached)) {
         toBottom();
         setPill(false);
         return false;
       }
-      setPill(true);
+      if (!reattached) setPill(true);
     }
     return anchored;
   };

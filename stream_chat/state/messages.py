@@ -394,16 +394,22 @@ class MessagesState(StreamsState, RoomsState):
         if self.compose_error:
             # Only when there is one: an untouched state sends no delta back.
             self.compose_error = ""
-        clear = rx.set_value("composer", "")
+        events = [rx.set_value("composer", "")]
+        if not self.at_end:
+            # The sender's own message always shows: away from the live end, sending goes
+            # back to it (the latest page has the message).
+            reattached = self._reshow(lambda room_id: latest(room_id, PAGE))
+            if reattached is not None:
+                events.append(reattached)
         if not mentions.mentions_assistant(content):
-            return clear
+            return events
         if not assistant.config().available:
-            return [clear, info_toast(assistant.HOW_TO_ENABLE)]
+            return [*events, info_toast(assistant.HOW_TO_ENABLE)]
         try:
             reply = assistant.request_reply(question)
         except chat.ChatError as error:
-            return [clear, error_toast(str(error))]
-        return [clear, MessagesState.run_assistant(reply.id)]
+            return [*events, error_toast(str(error))]
+        return [*events, MessagesState.run_assistant(reply.id)]
 
     @rx.event(background=True)
     async def run_assistant(self, reply_id: int) -> rx.event.EventSpec | None:

@@ -488,3 +488,20 @@ async def test_the_window_handlers_send_nothing_to_a_revoked_session(
     assert tab.own_batches(mark) == []
     redirects = [e["payload"]["path"] for e in events if e["name"] == "_redirect"]
     assert f"/login?next=/rooms/{room.id}" in redirects
+
+
+async def test_sending_away_from_the_live_end_goes_back_to_it(room_app: RoomApp) -> None:
+    # The sender's own message always shows, as it always scrolls into view at the live end.
+    ann, bob = make_user("Ann"), make_user("Bob")
+    room = make_room("general")
+    seed(room, bob, 150)
+    tab = await open_room(room_app, ann, room)
+    await tab.send(MessagesState.jump_to_start)
+    await tab.send(MessagesState.send, form={"content": "back to the present"})
+    ids = room_ids(room)
+    assert tab.shown_ids == ids[-PAGE:]
+    assert tab.stream.items[-1]["content"] == "back to the present"
+    assert_window(tab, room)
+    later = chat.create_message(room.id, bob.id, "and the room goes on")  # type: ignore[arg-type]
+    await room_app.quiet()
+    assert tab.shown_ids[-1] == later.id
