@@ -181,3 +181,30 @@ def test_messages_around_is_one_statement(rooms, count_statements):
     assert names == {"Alice"}
     assert len(page) == 7
     assert len(statements) == 1, statements
+
+
+# window_ids: the room page's window finds its other end from one cursor
+
+
+def test_window_ids_after_and_before_a_cursor_are_this_rooms_ids_only(rooms):
+    a, b, a_ids, b_ids = rooms
+    assert chat.window_ids(a.id, after_id=a_ids[10] - 1, limit=7) == a_ids[10:17]
+    assert chat.window_ids(a.id, before_id=a_ids[30] + 1, limit=7) == a_ids[24:31]
+    # Near either end: what there is, oldest first.
+    assert chat.window_ids(a.id, after_id=a_ids[-3], limit=60) == a_ids[-2:]
+    assert chat.window_ids(a.id, before_id=a_ids[2], limit=60) == a_ids[:2]
+    assert chat.window_ids(b.id, after_id=0, limit=61) == b_ids
+    # A cursor of another room is only a position.
+    assert (
+        chat.window_ids(a.id, after_id=b_ids[5], limit=3) == [i for i in a_ids if i > b_ids[5]][:3]
+    )
+
+
+def test_window_ids_reads_no_more_than_a_page_may_and_takes_one_cursor(rooms):
+    a, _b, a_ids, _b_ids = rooms
+    assert chat.window_ids(a.id, after_id=0, limit=-1) == []
+    assert len(chat.window_ids(a.id, after_id=0, limit=10**6)) == len(a_ids)
+    with pytest.raises(ValueError):
+        chat.window_ids(a.id, limit=3)
+    with pytest.raises(ValueError):
+        chat.window_ids(a.id, after_id=1, before_id=5, limit=3)
