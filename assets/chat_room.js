@@ -26,8 +26,11 @@ const BOTTOM_SLACK = 48;
 const READ_DEBOUNCE_MS = 1000;
 // How far (px) beyond the view a sentinel asks for the next page.
 const SENTINEL_MARGIN = 200;
-// How long a request for a page may stay unanswered before another may be sent.
-const RETRY_AFTER_MS = 1500;
+// How long a request for a page may stay unanswered before another may be sent. Every
+// answer changes the list or a sentinel, which allows the next at once; this is only for
+// one that was lost, and must be longer than a slow answer (two pages for one request would
+// drop the message being read off the window).
+const RETRY_AFTER_MS = 10_000;
 // How long a linked message stays highlighted.
 const HIGHLIGHT_MS = 2500;
 // The query parameter of a link to a message.

@@ -283,52 +283,6 @@ def test_copy_link_copies_the_messages_address(
     assert copied == f"{app_server.base_url}/rooms/{room_id}?m={ids[-2]}"
 
 
-def test_away_from_the_present_new_messages_are_counted_and_edits_apply(
-    browser: Browser, app_server: AppServer
-) -> None:
-    repo.configure(app_server.database_url)
-    room = chat.create_room("away-from-present", "Live changes while the reader is away.")
-    grace_id = accounts.get_user_by_email(GRACE).id  # type: ignore[union-attr]
-    created = [chat.create_message(room.id, grace_id, f"line {n:03d}") for n in range(150)]  # type: ignore[arg-type]
-    target = created[40].id
-    reader = open_link(browser, app_server, ADA, room.id, target)  # type: ignore[arg-type]
-    writer = open_link(browser, app_server, GRACE, room.id, target)  # type: ignore[arg-type]
-    try:
-        expect(reader.locator("#jump-to-present")).to_have_text("Jump to present")
-        # An edit of a message inside the reader's window shows at once.
-        writer_row = writer.locator(f"#messages-{target}")
-        writer_row.hover()
-        writer_row.get_by_role("button", name="Edit").click()
-        writer.locator("#edit-draft").fill("line 040, edited while Ada reads")
-        writer.get_by_role("button", name="Save").click()
-        expect(reader.locator(f"#messages-{target}")).to_contain_text("edited while Ada reads")
-
-        # New messages are counted, not shown.
-        writer.locator("#jump-to-present").click()
-        expect(writer.locator("#jump-to-present")).to_be_hidden()
-        before = shown(reader)
-        for text in ("first while away", "second while away", "third while away"):
-            send(writer, text)
-            expect(row_with(writer, text)).to_be_visible()
-        expect(reader.locator("#jump-to-present")).to_have_text("Jump to present · 3 new messages")
-        assert shown(reader) == before
-        expect(row_with(reader, "third while away")).to_have_count(0)
-        screenshot(reader, "history-away-bar-desktop")
-        reader.locator("#jump-to-present").click()
-        expect(row_with(reader, "third while away")).to_be_in_viewport()
-        expect(reader.locator("#jump-to-present")).to_be_hidden()
-        reader.wait_for_function(
-            "() => { const s = document.getElementById('message-scroller');"
-            " return s.scrollHeight - s.scrollTop - s.clientHeight < 5 }"
-        )
-        # At the live end again, everything behaves as before.
-        send(writer, "back at the present")
-        expect(row_with(reader, "back at the present")).to_be_in_viewport()
-    finally:
-        reader.context.close()
-        writer.context.close()
-
-
 @pytest.mark.parametrize(
     ("name", "options"),
     [
@@ -358,3 +312,49 @@ def test_screenshots_of_the_away_bar_start_marker_and_highlight(
         screenshot(page, f"history-start-marker-{name}")
     finally:
         page.context.close()
+
+
+# Last in the module: it adds messages to the big room (one room for the whole module, so
+# the other modules' sidebars stay short).
+def test_away_from_the_present_new_messages_are_counted_and_edits_apply(
+    browser: Browser, app_server: AppServer, big_room: tuple[int, list[int]]
+) -> None:
+    room_id, ids = big_room
+    # Grace's (she sends the even ones), in the middle of the room.
+    target = ids[1500]
+    reader = open_link(browser, app_server, ADA, room_id, target)
+    writer = open_link(browser, app_server, GRACE, room_id, target)
+    try:
+        expect(reader.locator("#jump-to-present")).to_have_text("Jump to present")
+        # An edit of a message inside the reader's window shows at once.
+        writer_row = writer.locator(f"#messages-{target}")
+        writer_row.hover()
+        writer_row.get_by_role("button", name="Edit").click()
+        writer.locator("#edit-draft").fill("m1500, edited while Ada reads")
+        writer.get_by_role("button", name="Save").click()
+        expect(reader.locator(f"#messages-{target}")).to_contain_text("edited while Ada reads")
+
+        # New messages are counted, not shown.
+        writer.locator("#jump-to-present").click()
+        expect(writer.locator("#jump-to-present")).to_be_hidden()
+        before = shown(reader)
+        for text in ("first while away", "second while away", "third while away"):
+            send(writer, text)
+            expect(row_with(writer, text)).to_be_visible()
+        expect(reader.locator("#jump-to-present")).to_have_text("Jump to present · 3 new messages")
+        assert shown(reader) == before
+        expect(row_with(reader, "third while away")).to_have_count(0)
+        screenshot(reader, "history-away-bar-desktop")
+        reader.locator("#jump-to-present").click()
+        expect(row_with(reader, "third while away")).to_be_in_viewport()
+        expect(reader.locator("#jump-to-present")).to_be_hidden()
+        reader.wait_for_function(
+            "() => { const s = document.getElementById('message-scroller');"
+            " return s.scrollHeight - s.scrollTop - s.clientHeight < 5 }"
+        )
+        # At the live end again, everything behaves as before.
+        send(writer, "back at the present")
+        expect(row_with(reader, "back at the present")).to_be_in_viewport()
+    finally:
+        reader.context.close()
+        writer.context.close()

@@ -106,18 +106,21 @@ def test_the_tab_title_names_the_room_and_the_composer_has_the_focus(
         first_name, second_name = chat.get_room(first).name, chat.get_room(second).name  # type: ignore[union-attr]
         expect(page).to_have_title(f"#{first_name} · StreamChat")
         expect(page.locator("#composer")).to_be_focused()
-        # Back from the composer: the hidden Edit and Delete buttons are no Tab stops.
+        # Back from the composer: the hidden Copy link, Edit and Delete are no Tab stops.
         page.keyboard.press("Shift+Tab")
         focused = page.evaluate("() => document.activeElement.getAttribute('aria-label')")
-        assert focused not in ("Edit", "Delete")
+        assert focused not in ("Copy link", "Edit", "Delete")
         # The list is that one Tab stop: its newest message; the arrows move between
-        # messages, and Tab from one reaches its own Edit, then Delete.
+        # messages, Home goes to the room's first, and Tab from one reaches its Copy link,
+        # then its own Edit, then Delete.
         rows = page.locator("#message-list li")
         expect(rows.last).to_be_focused()
         page.keyboard.press("ArrowUp")
         expect(rows.nth(1)).to_be_focused()
         page.keyboard.press("Home")
         expect(rows.first).to_be_focused()
+        page.keyboard.press("Tab")
+        expect(rows.first.get_by_role("button", name="Copy link")).to_be_focused()
         page.keyboard.press("Tab")
         expect(rows.first.get_by_role("button", name="Edit")).to_be_focused()
         page.keyboard.press("Tab")

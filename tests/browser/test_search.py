@@ -190,8 +190,12 @@ def test_arrows_move_the_selection_and_a_click_opens_a_result(ada_here: Page, ro
 
     field(page).press("Enter")
     expect(dialog(page)).to_be_hidden()
-    # The second newest: "number 23" of this room.
-    expect(page).to_have_url(re.compile(rf"/rooms/{rooms.here}/?\?m={rooms.html_id - 1}$"))
+    # The second newest: "number 23" of this room, opened at it (the room's link to it,
+    # `?m=`, leaves the address once the message is shown and highlighted).
+    expect(page.locator(f"#messages-{rooms.html_id - 1}")).to_have_attribute(
+        "data-highlighted", "true"
+    )
+    expect(page).to_have_url(re.compile(rf"/rooms/{rooms.here}/?$"))
 
 
 def test_a_query_that_cannot_be_searched_says_what_to_change(ada_here: Page) -> None:
