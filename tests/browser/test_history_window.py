@@ -12,10 +12,10 @@ from urllib.parse import quote
 import pytest
 from playwright.sync_api import Browser, Page, expect
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
-from sqlalchemy import insert, select
+from sqlalchemy import delete, insert, select
 
 from stream_chat import accounts, chat, repo
-from stream_chat.models import Message, utcnow
+from stream_chat.models import Message, Room, utcnow
 from tests.browser.conftest import screenshot
 from tests.browser.test_room_chat import PASSWORD, open_as, row_with, send
 from tests.support.servers import AppServer
@@ -40,8 +40,9 @@ def content(n: int) -> str:
 
 
 @pytest.fixture(scope="module")
-def big_room(app_server: AppServer) -> tuple[int, list[int]]:
-    """A room of 2,000 messages from two senders (one multi-row insert), and their ids."""
+def big_room(app_server: AppServer) -> Iterator[tuple[int, list[int]]]:
+    """A room of 2,000 messages from two senders (one multi-row insert), and their ids;
+    deleted afterwards (its messages with it), so later modules' sidebars do not list it."""
     repo.configure(app_server.database_url)
     room = chat.create_room("two-thousand", "Two thousand messages of every height.")
     senders = [accounts.get_user_by_email(email).id for email in (GRACE, "alan@streamchat.io")]  # type: ignore[union-attr]
@@ -58,7 +59,9 @@ def big_room(app_server: AppServer) -> tuple[int, list[int]]:
     ]
     with repo.engine().begin() as connection:
         connection.execute(insert(Message), rows)
-    return room.id, room_ids(room.id)  # type: ignore[arg-type, return-value]
+    yield room.id, room_ids(room.id)  # type: ignore[arg-type, misc]
+    with repo.engine().begin() as connection:
+        connection.execute(delete(Room).where(Room.id == room.id))  # type: ignore[arg-type]
 
 
 def room_ids(room_id: int) -> list[int]:

@@ -169,9 +169,11 @@ def test_all_rooms_finds_another_rooms_message_and_enter_opens_it(
     field(page).press("Enter")
 
     expect(dialog(page)).to_be_hidden()
-    expect(page).to_have_url(
-        re.compile(rf"/rooms/{rooms.there}/?\?m={rooms.there_id}$"),
+    # Opened at the message, highlighted; the room's link to it (`?m=`) then leaves the address.
+    expect(page.locator(f"#messages-{rooms.there_id}")).to_have_attribute(
+        "data-highlighted", "true"
     )
+    expect(page).to_have_url(re.compile(rf"/rooms/{rooms.there}/?$"))
     expect(page.locator("h1")).to_have_text(f"# {rooms.there_name}")
     expect(page.locator(f"#messages-{rooms.there_id}")).to_be_visible()
 
