@@ -70,6 +70,18 @@ def options(page: Page) -> Locator:
     return page.locator("#search-results [role=option]")
 
 
+def addresses_of(page: Page) -> list[str]:
+    """Every address the page goes to from now on, client navigations included (the room
+    drops `?m=` from its address once the linked message is shown)."""
+    addresses: list[str] = []
+    page.on("framenavigated", lambda frame: addresses.append(frame.url))
+    return addresses
+
+
+def went_to(addresses: list[str], pattern: str) -> bool:
+    return any(re.search(pattern, address) for address in addresses)
+
+
 def open_with_ctrl_k(page: Page) -> None:
     page.keyboard.press("Control+k")
     expect(dialog(page)).to_be_visible()
@@ -152,9 +164,10 @@ def test_snippets_mark_the_words_as_text_and_more_results_pages(
 
 
 def test_all_rooms_finds_another_rooms_message_and_enter_opens_it(
-    ada_here: Page, rooms: Rooms, app_server: AppServer
+    ada_here: Page, rooms: Rooms
 ) -> None:
     page = ada_here
+    addresses = addresses_of(page)
     open_with_ctrl_k(page)
     field(page).fill(f"{rooms.word} elsewhere")
     field(page).press("Enter")
@@ -168,18 +181,20 @@ def test_all_rooms_finds_another_rooms_message_and_enter_opens_it(
     field(page).focus()
     field(page).press("Enter")
 
+    # The room opens at the message, highlighted for a moment (the permalink's own work).
+    linked = page.locator(f"#messages-{rooms.there_id}")
+    expect(linked).to_have_attribute("data-highlighted", "true")
     expect(dialog(page)).to_be_hidden()
-    # Opened at the message, highlighted; the room's link to it (`?m=`) then leaves the address.
-    expect(page.locator(f"#messages-{rooms.there_id}")).to_have_attribute(
-        "data-highlighted", "true"
-    )
+    # The room's link to it (`?m=`) then leaves the address.
     expect(page).to_have_url(re.compile(rf"/rooms/{rooms.there}/?$"))
     expect(page.locator("h1")).to_have_text(f"# {rooms.there_name}")
-    expect(page.locator(f"#messages-{rooms.there_id}")).to_be_visible()
+    expect(linked).to_be_in_viewport()
+    assert went_to(addresses, rf"/rooms/{rooms.there}/?\?m={rooms.there_id}$")
 
 
-def test_arrows_move_the_selection_and_a_click_opens_a_result(ada_here: Page, rooms: Rooms) -> None:
+def test_arrows_move_the_selection_and_enter_opens_it(ada_here: Page, rooms: Rooms) -> None:
     page = ada_here
+    addresses = addresses_of(page)
     open_with_ctrl_k(page)
     field(page).fill(rooms.word)
     expect(options(page)).to_have_count(20)
@@ -191,13 +206,25 @@ def test_arrows_move_the_selection_and_a_click_opens_a_result(ada_here: Page, ro
     expect(options(page).first).to_have_attribute("aria-selected", "false")
 
     field(page).press("Enter")
+
+    # The second newest, "number 23", in the room already open.
+    linked = page.locator(f"#messages-{rooms.html_id - 1}")
+    expect(linked).to_have_attribute("data-highlighted", "true")
+    expect(linked).to_contain_text(f"status {rooms.word} number 23")
     expect(dialog(page)).to_be_hidden()
-    # The second newest: "number 23" of this room, opened at it (the room's link to it,
-    # `?m=`, leaves the address once the message is shown and highlighted).
-    expect(page.locator(f"#messages-{rooms.html_id - 1}")).to_have_attribute(
-        "data-highlighted", "true"
-    )
-    expect(page).to_have_url(re.compile(rf"/rooms/{rooms.here}/?$"))
+    assert went_to(addresses, rf"/rooms/{rooms.here}/?\?m={rooms.html_id - 1}$")
+
+
+def test_a_click_opens_a_result(ada_here: Page, rooms: Rooms) -> None:
+    page = ada_here
+    page.get_by_role("button", name="Search messages").click()
+    field(page).fill(rooms.word)
+    options(page).nth(2).click()
+
+    linked = page.locator(f"#messages-{rooms.html_id - 2}")
+    expect(linked).to_have_attribute("data-highlighted", "true")
+    expect(linked).to_contain_text(f"status {rooms.word} number 22")
+    expect(dialog(page)).to_be_hidden()
 
 
 def test_a_query_that_cannot_be_searched_says_what_to_change(ada_here: Page) -> None:
