@@ -22,6 +22,10 @@ import { unreadStore } from "./unread.js";
 
 // How close to the bottom (px) still counts as "at the bottom".
 const BOTTOM_SLACK = 48;
+// The divider above the first unread message, and the room it gets above it when the room
+// opens there (px).
+const UNREAD_DIVIDER_ID = "unread-divider";
+const DIVIDER_MARGIN = 8;
 // The reader's position is sent once they have stayed at the bottom this long (ms).
 const READ_DEBOUNCE_MS = 1000;
 // How far (px) beyond the view a sentinel asks for the next page.
@@ -320,6 +324,15 @@ function attach({
     return true;
   };
 
+  // A room opened at its first unread message (older than its last page, so the window is
+  // not at the live end): the "New messages" divider goes to the top.
+  const showDivider = () => {
+    const divider = document.getElementById(UNREAD_DIVIDER_ID);
+    if (atLiveEnd() || !divider || !list.contains(divider)) return false;
+    scrollTo(scroller.scrollTop + offsetOf(divider) - DIVIDER_MARGIN);
+    return true;
+  };
+
   // One request at a time in each direction; an answer (or a while) allows the next.
   let loadingOlder = false;
   let loadingNewer = false;
@@ -420,7 +433,7 @@ function attach({
       setPill(false);
       if (document.getElementById("link-notice")) dropLinkFromAddress();
       if (keepAnchor()) return true;
-      toBottom();
+      if (!showDivider()) toBottom();
       return false;
     }
     const anchored = keepAnchor();
@@ -592,7 +605,7 @@ function attach({
 
   markDays(list);
   markGroups(list);
-  if (!centreLink()) toBottom();
+  if (!centreLink() && !showDivider()) toBottom();
   remember();
   reading.check();
   return () => {

@@ -101,6 +101,9 @@ class MessagesState(StreamsState, RoomsState):
     # Where the "New messages" divider goes: the first message of someone else the user
     # had not read when the room opened (None: nothing unread then, or marked read since).
     first_unread_id: int | None = None
+    # Whether the user had read some of the room: only then does it open at the first
+    # unread message (a room never opened opens at its live end, not at its first message).
+    _has_read_before: bool = False
     members_open: bool = False
     assistant_available: bool = assistant.config().available
     # Set by every new follower to an id of its own: an older one (a previous room, a
@@ -132,10 +135,12 @@ class MessagesState(StreamsState, RoomsState):
         if self.room_missing:
             self.stream(MESSAGES, [], reset=True)
             return None
-        self.first_unread_id = unread.check_room_unread(
+        position = unread.check_room_unread(
             self._user_id,  # type: ignore[arg-type]
             self.current_room_id,  # type: ignore[arg-type]
-        ).first_unread
+        )
+        self.first_unread_id = position.first_unread
+        self._has_read_before = position.last_read > 0
         # Before the history is read: a reply whose worker died shows as interrupted.
         assistant.interrupt_abandoned_replies(self.current_room_id)
         visit = f"{user_id}:{self.current_room_id}"
@@ -152,7 +157,8 @@ class MessagesState(StreamsState, RoomsState):
 
     def _opening_window(self, room_id: int) -> Window:
         """What a visit shows first: the linked message, or where the reader was when this
-        is the same visit again (a reconnect), else the latest page."""
+        is the same visit again (a reconnect), else the latest page, or the page around the
+        first unread message when it is older than that."""
         if self._opening_link:
             link, self._opening_link = self._opening_link, ""
             try:
@@ -170,7 +176,20 @@ class MessagesState(StreamsState, RoomsState):
                 return window
         if self._opening_same_visit and not self.at_end and self.oldest_id is not None:
             return from_oldest(room_id, self.oldest_id, self.at_start)
-        return latest(room_id, PAGE)
+        window = latest(room_id, PAGE)
+        first_unread = self.first_unread_id
+        if (
+            first_unread is not None
+            and self._has_read_before
+            and not self._opening_same_visit
+            and window.messages
+            and first_unread < (window.messages[0].id or 0)
+        ):
+            # Unread from before the last page: the room opens there, with the divider at
+            # the top (chat_room.js); what is above and below loads as the reader scrolls.
+            with contextlib.suppress(chat.MessageNotFound):
+                return around(room_id, str(first_unread))
+        return window
 
     def _show(self, room_id: int | None, read: Callable[[int], Window]) -> int:
         """Shows what `read` returns with `reset=True`, bound to the room's channel from the

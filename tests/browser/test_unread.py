@@ -214,6 +214,29 @@ def test_mark_as_read_from_the_keyboard(
     assert unread.check_last_read(user_id(ADA), room.id) == newest
 
 
+def test_a_room_opens_at_its_first_unread_message_older_than_the_last_page(
+    browser: Browser, app_server: AppServer, contexts: list[Page]
+) -> None:
+    (room,) = new_rooms(app_server, "backlog")
+    read_everything(ADA)
+    grace_id = user_id(GRACE)
+    ids = [chat.create_message(room.id, grace_id, f"backlog {n:02d}").id for n in range(60)]
+    unread.do_mark_read(user_id(ADA), room.id, ids[9])  # type: ignore[arg-type]
+    ada = open_as(browser, app_server, ADA, f"/rooms/{room.id}")
+    contexts.append(ada)
+    divider = ada.locator("#unread-divider")
+    expect(divider).to_be_in_viewport()
+    expect(row_with(ada, "backlog 10").locator("#unread-divider")).to_have_count(1)
+    # Not the live end: the newest messages are not even in the page yet.
+    expect(row_with(ada, "backlog 59")).to_have_count(0)
+    top = ada.evaluate(
+        "() => document.getElementById('unread-divider').getBoundingClientRect().top"
+        " - document.getElementById('message-scroller').getBoundingClientRect().top"
+    )
+    assert 0 <= top < 60
+    screenshot(ada, "unread-opened-at-divider")
+
+
 def test_a_mention_notifies_a_hidden_tab_once_permission_was_given_by_a_click(
     browser: Browser, app_server: AppServer, contexts: list[Page]
 ) -> None:

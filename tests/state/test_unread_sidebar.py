@@ -173,3 +173,45 @@ async def test_the_tabs_state_does_not_grow_with_the_news(room_app: RoomApp) -> 
     state = await stored_state(room_app, tab)
     # The news went to the browser only.
     assert state.unread_news == {}
+
+
+async def test_a_room_opens_at_the_first_unread_message_when_it_is_older_than_the_last_page(
+    room_app: RoomApp,
+) -> None:
+    ann, bob = make_user("Ann"), make_user("Bob")
+    room = make_room("room")
+    ids = insert_messages([(room, bob, f"line {n}") for n in range(100)])
+    unread.do_mark_read(ann.id, room.id, ids[29])  # type: ignore[arg-type]
+    tab = await open_page(room_app, ann, f"/rooms/{room.id}")
+    # The page around the first unread message, not the live end: the divider is in it.
+    assert tab.var("first_unread_id") == ids[30]
+    assert ids[30] in tab.shown_ids
+    assert ids[-1] not in tab.shown_ids
+    assert tab.var("at_end") is False
+    # Reading down to the live end and opening the room again: the latest page, no divider.
+    await tab.send(MessagesState.mark_room_read)
+    again = await open_page(room_app, ann, f"/rooms/{room.id}")
+    assert again.var("first_unread_id") is None
+    assert again.shown_ids[-1] == ids[-1]
+
+
+async def test_unread_within_the_last_page_opens_at_the_live_end(room_app: RoomApp) -> None:
+    ann, bob = make_user("Ann"), make_user("Bob")
+    room = make_room("room")
+    ids = insert_messages([(room, bob, f"line {n}") for n in range(100)])
+    unread.do_mark_read(ann.id, room.id, ids[-5])  # type: ignore[arg-type]
+    tab = await open_page(room_app, ann, f"/rooms/{room.id}")
+    assert tab.var("first_unread_id") == ids[-4]
+    assert tab.shown_ids[-1] == ids[-1]
+    assert tab.var("at_end") is True
+
+
+async def test_a_room_never_read_opens_at_its_live_end(room_app: RoomApp) -> None:
+    ann, bob = make_user("Ann"), make_user("Bob")
+    room = make_room("room")
+    ids = insert_messages([(room, bob, f"line {n}") for n in range(100)])
+    tab = await open_page(room_app, ann, f"/rooms/{room.id}")
+    # Everything is unread, from the room's first message: not where it opens.
+    assert tab.var("first_unread_id") == ids[0]
+    assert tab.shown_ids[-1] == ids[-1]
+    assert tab.var("at_end") is True
