@@ -69,6 +69,9 @@ AWARENESS_INTERVAL = 0.6
 # The rooms state's var that carries signals to the page (never set on the server).
 SIGNALS_VAR = "live_signals"
 _FLUSH = {"kind": "_flush"}
+# How long a due awareness update waits for a room's message to ride with (one socket write
+# for both instead of two); with none, it goes out alone.
+RIDE_WAIT = 0.1
 _RECONCILE = {"kind": "_reconcile"}
 
 
@@ -196,7 +199,22 @@ class Feed:
         self._flush_pending = True
         loop = asyncio.get_running_loop()
         delay = max(0.0, self._last_flush + AWARENESS_INTERVAL - loop.time())
-        loop.call_later(delay, self._deliver, _FLUSH)
+        loop.call_later(delay + self._ride_wait(), self._deliver, _FLUSH)
+
+    def _ride_wait(self) -> float:
+        """Extra time a due update may wait for another emit to ride with (none here)."""
+        return 0.0
+
+    def _due_changes(self) -> dict[str, Any] | None:
+        """The gathered changes if an update may go out now (AWARENESS_INTERVAL since the
+        last), taken; None otherwise. The pending timer then finds nothing to send."""
+        now = asyncio.get_running_loop().time()
+        if not self._flush_pending or now < self._last_flush + AWARENESS_INTERVAL:
+            return None
+        signals = self._take_changes()
+        if signals:
+            self._last_flush = now
+        return signals
 
     def _take_changes(self) -> dict[str, Any] | None:
         """The gathered changes as signals for the page, and forgets them."""
@@ -204,9 +222,14 @@ class Feed:
 
     async def _flush(self) -> None:
         self._flush_pending = False
-        self._last_flush = asyncio.get_running_loop().time()
+        now = asyncio.get_running_loop().time()
+        if now < self._last_flush + AWARENESS_INTERVAL:
+            # An update rode with a message meanwhile: whatever came since waits its turn.
+            self._changed()
+            return
         signals = self._take_changes()
         if signals:
+            self._last_flush = now
             await self._emit(self._signals_update(signals))
 
     def _signals_update(self, signals: dict[str, Any]) -> StateUpdate:
@@ -301,6 +324,9 @@ class RoomFeed(Feed):
     def _subscribe(self) -> contextlib.AbstractAsyncContextManager[pubsub.Subscription]:
         return chat.subscribe(self.room_id)
 
+    def _ride_wait(self) -> float:
+        return RIDE_WAIT
+
     def _start(self) -> None:
         self._posters = {str(u): name for u, name in chat.recent_posters(self.room_id).items()}
         here = presence.roster(self.room_id)
@@ -373,6 +399,11 @@ class RoomFeed(Feed):
             self._note_poster(event["message"])
         update = self._update(event["seq"], self._ops(event))
         self._recent.append((event["seq"], update))
+        # The room's due awareness rides with the batch (the recent batch kept for joining
+        # tabs stays without it: they get the room's picture instead).
+        if (signals := self._due_changes()) is not None:
+            delta = {**update.delta, **self._signals_update(signals).delta}
+            update = StateUpdate(delta=delta)
         await self._emit(update)
 
     # Awareness

@@ -5,6 +5,7 @@ through the fake socket server, and the signals are read from the rooms state's
 `live_signals` entries of the deltas, as `assets/awareness.js` reads them.
 """
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -364,3 +365,32 @@ async def test_a_page_that_listens_late_asks_for_the_pictures_again(room_app: Ro
     await stranger.connect("/login")
     await stranger.send(RoomsState.refresh_awareness)
     assert [s for s in signals(stranger) if s] == []
+
+
+@pytest.mark.parametrize("room_app", ["memory"], indirect=True)
+async def test_due_typing_rides_with_the_rooms_next_message(room_app: RoomApp) -> None:
+    """One socket write for both: a due awareness update waits RIDE_WAIT for a batch of the
+    room and goes out in it, instead of as an emit of its own."""
+    ann, bob = make_user("Ann"), make_user("Bob")
+    room = make_room()
+    a, b = await open_room(room_app, ann, room), await open_room(room_app, bob, room)
+    await b.send(MessagesState.send, form={"content": "Bob was here first"})  # a poster now
+    # The feed's last update (Bob, a new poster) is AWARENESS_INTERVAL behind: the next may go.
+    await asyncio.sleep(AWARENESS_INTERVAL)
+    emitted, mark = len(room_app.sio.emits), b.mark()
+    # Ann's notice and a message of Bob's handled in one go, as within RIDE_WAIT.
+    for tab, handler, payload in (
+        (a, MessagesState.set_typing, {"room_id": room.id, "is_typing": True}),
+        (b, MessagesState.send, {"form": {"content": "and again"}}),
+    ):
+        await room_app.processor.enqueue(
+            tab.token,
+            tab._event(room_fixtures.rx_format.format_event_handler(handler), tab.path, payload),  # type: ignore[arg-type]
+        )
+    await room_app.quiet()
+    to_room = room_app.sio.emits_to_rooms(emitted)
+    [together] = [e for e in to_room if e.room == room_app.socket_room_of(room.id)]
+    assert together.batch is not None
+    assert SIGNALS_KEY in together.wire["delta"][ROOMS_STATE]
+    assert typists_seen(b) == {str(ann.id): "Ann"}
+    assert [r for r in room_signals(b, mark) if r.get("typing")] != []
