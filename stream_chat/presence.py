@@ -27,7 +27,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -388,8 +388,3 @@ async def subscribe() -> AsyncIterator[pubsub.Subscription]:
     """Every user's status changes from now on, until the block exits."""
     async with pubsub.broker().subscribe(PRESENCE_TOPIC) as subscription:
         yield subscription
-
-
-def names_of(user_ids: Iterable[int]) -> dict[int, str]:
-    """Display names, for the members panel (one query)."""
-    return chat.user_names(user_ids)
