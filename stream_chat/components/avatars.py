@@ -5,8 +5,9 @@ colour from the user id, one of a fixed palette of Radix scales. Each scale's st
 its step 12 is one of Radix's own readable pairs, in light mode and in dark mode alike.
 
 Every avatar sits in a slot (`.avatar-slot`) that carries `data-user-id`: the hook for
-presence, which sets `data-presence` ("online", "away") on the slots of a user, or passes it
-here, and draws its dot from that.
+presence. `assets/awareness.js` writes one stylesheet with a rule per user online or away
+(`[data-user-id="5"]{--presence-color: ...}`) and one that draws the dot as the slot's
+`::after`, so no avatar re-renders when someone comes or goes.
 """
 
 import reflex as rx
