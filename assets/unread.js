@@ -150,10 +150,6 @@ export function mentionLabel(snapshot, roomId) {
   return snapshot.byRoom[roomId]?.mentions ?? "";
 }
 
-// A mention as its reader sees it: `@**Ada Lovelace|3**` (stream_chat/mentions.py) shows
-// as `@Ada Lovelace` in a notification's plain text.
-const MENTION = /@\*\*([^|*\n]+)\|[0-9]+\*\*/g;
-
 function notify(posted, roomName) {
   if (document.visibilityState !== "hidden" || notificationPermission() !== "granted") return;
   const where = roomName ? ` in #${roomName}` : "";
@@ -161,7 +157,8 @@ function notify(posted, roomName) {
     // One notification per message, whichever of the user's hidden tabs shows it first:
     // the same tag replaces, it does not add.
     new window.Notification(`${posted.sender_name} mentioned you${where}`, {
-      body: (posted.snippet ?? "").replace(MENTION, "@$1"),
+      // The server wrote mentions as they read (`@Ada Lovelace`).
+      body: posted.snippet ?? "",
       tag: `streamchat-message-${posted.message_id}`,
     });
   } catch {

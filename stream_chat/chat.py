@@ -489,7 +489,7 @@ def _announce(message: Message) -> None:
         "mentioned": mentioned,
     }
     if mentioned:
-        event["snippet"] = message.content[:SNIPPET_LENGTH]
+        event["snippet"] = mentions.as_read(message.content)[:SNIPPET_LENGTH]
     pubsub.broker().publish(ACTIVITY_TOPIC, dict(event))
 
 

@@ -95,6 +95,15 @@ def _mentioned_at(children: list[Token], at: int) -> int | None:
     return int(named["id"])
 
 
+_MENTION_MARKUP = re.compile(r"@\*\*(?P<name>[^|*\n]+)\|[1-9][0-9]{0,9}\*\*")
+
+
+def as_read(content: str) -> str:
+    """`content` as plain text reads it, outside the rendered message (a search snippet,
+    a notification): `@**Ada Lovelace|3**` becomes `@Ada Lovelace`."""
+    return _MENTION_MARKUP.sub(lambda found: "@" + found["name"], content)
+
+
 def mentioned_user_ids(content: object) -> set[int]:
     return set(find_mentions(content).user_ids)
 

@@ -42,7 +42,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import joinedload
 from sqlmodel import Session, col, func, select
 
-from stream_chat import repo
+from stream_chat import mentions, repo
 from stream_chat.chat import (
     ACTIVE_STATUSES,
     MAX_PAGE_SIZE,
@@ -212,7 +212,7 @@ def search_messages(
         else:
             rows = _postgres_rows(db, terms, searchable, limit + 1)
     hits = [
-        SearchHit(message, room_name, snippet(message.content, terms))
+        SearchHit(message, room_name, snippet(mentions.as_read(message.content), terms))
         for message, room_name in rows[:limit]
     ]
     more = len(rows) > limit

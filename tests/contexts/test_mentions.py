@@ -94,6 +94,11 @@ def test_odd_input_mentions_nobody(content: object) -> None:
     assert mentions.mentions_assistant(content) is False
 
 
+def test_as_read_shows_each_mention_by_its_name_and_leaves_the_rest() -> None:
+    text = "@**Ada Lovelace|3** and @**Alan|12**, not **bold|x** nor @**Nobody|0**"
+    assert mentions.as_read(text) == "@Ada Lovelace and @Alan, not **bold|x** nor @**Nobody|0**"
+
+
 def test_nul_and_lone_surrogates_are_read_as_stored() -> None:
     # The contexts strip them before storing: what is mentioned is what the room will read.
     assert mentions.mentioned_user_ids("@**Ada\x00 Lovelace|3**\ud800") == {3}

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from stream_chat import chat, search
+from stream_chat import chat, mentions, search
 from stream_chat.chat import DONE, INTERRUPTED, STOPPED, NotAuthorized, RoomNotFound
 from stream_chat.search import InvalidSearch, Segment, Term
 
@@ -150,6 +150,12 @@ def test_search_in_one_room(alice, room, random_room):
     _post(random_room, alice, "deploy two")
     assert _found(alice, "deploy", room_id=room.id) == ["deploy one"]
     assert _found(alice, "deploy", room_id=random_room.id) == ["deploy two"]
+
+
+def test_a_mention_in_a_snippet_reads_as_its_name(alice, room):
+    _post(room, alice, f"ask {mentions.mention_text(alice.id, 'Ada Lovelace')} about the deploy")
+    [hit] = search.search_messages(alice.id, "deploy").hits
+    assert "".join(segment.text for segment in hit.snippet) == "ask @Ada Lovelace about the deploy"
 
 
 def test_all_words_must_match_in_any_order(alice, room):

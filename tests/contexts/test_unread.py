@@ -174,7 +174,7 @@ async def test_every_new_message_is_announced_once_with_its_mentions(room, alice
     assert "snippet" not in plain
     assert (mention["mentioned"], mention["snippet"], mention["sender_name"]) == (
         [alice.id],
-        hello,
+        "hi @Alice",
         "Bob",
     )
 
