@@ -577,10 +577,16 @@ async def _flushing(
 
 
 class _Coalescer:
-    def __init__(self, attempt: _Attempt, settings: AssistantConfig) -> None:
+    def __init__(
+        self,
+        attempt: _Attempt,
+        settings: AssistantConfig,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
         self._attempt = attempt
         self._settings = settings
-        self._clock = asyncio.get_running_loop().time
+        # The loop's clock; the flush rules are tested on a clock the test moves.
+        self._clock = clock or asyncio.get_running_loop().time
         self._streaming = False
         self._last_flush = 0.0
         self._pending_since: float | None = None

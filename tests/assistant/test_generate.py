@@ -379,20 +379,12 @@ async def test_text_is_coalesced_and_the_first_text_sent_at_once(
     streaming = await rec.wait_status(reply.id, chat.STREAMING)
     done = await rec.wait_status(reply.id, chat.DONE)
     duration = done.at - appended[0].at
+    # Coalesced: no more updates than flush intervals (a busy machine only makes fewer).
+    # How soon each one leaves is the flush rules' business (tested on a moved clock below)
+    # and bench/llm_stream.py's, which measures it; a timed assertion here would be flaky.
     assert 2 <= len(appended) <= duration / 0.05 + 3, (len(appended), duration)
-    # ...and not coarser than the interval: members see the text grow every ~50 ms.
-    times = [a.at for a in appended] + [done.at]
-    gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
-    assert max(gaps) < 0.15, gaps
+    assert appended[0].at >= streaming.at
     assert_appends_are_contiguous(appended, stored.content)
-
-    # The first text is not held back for a flush interval.
-    assert appended[0].at - streaming.at < 0.1
-    [request] = await fake.requests_async()
-    # The server's monotonic clock is the machine's: the first token left the server
-    # `first_delay` plus one token interval after the request arrived.
-    first_token_sent = request.arrived_monotonic + first_delay + 0.001
-    assert appended[0].at - first_token_sent < 0.05
 
 
 async def test_the_first_text_is_not_held_for_the_flush_interval(
@@ -402,20 +394,16 @@ async def test_the_first_text_is_not_held_for_the_flush_interval(
     configure(flush_interval=0.5)
     # The first token leaves 0.3 s after the headers, the next ones 0.3 s apart: the first
     # tick (0.5 s) falls between tokens, with the stream still open.
-    first_delay = 0.0
-    fake.script(Stream(["First", " then", " more"], delay=0.3, first_delay=first_delay))
+    fake.script(Stream(["First", " then", " more"], delay=0.3))
     rec = await record(seed.room.id)
     reply = assistant.request_reply(seed.question)
 
     assert await generate(reply.id) == chat.DONE
 
     appended = rec.appended(reply.id)
-    streaming = await rec.wait_status(reply.id, chat.STREAMING)
-    [request] = await fake.requests_async()
-    first_token_sent = request.arrived_monotonic + first_delay + 0.3
+    # Sent alone, before the next token: had it waited for the 0.5 s tick, " then" (0.3 s
+    # later) would have joined it.
     assert appended[0].event["text"] == "First"
-    assert appended[0].at - streaming.at < 0.1
-    assert appended[0].at - first_token_sent < 0.05
     assert_appends_are_contiguous(appended, "First then more")
 
 
@@ -570,5 +558,95 @@ async def test_slow_text_waits_no_longer_than_the_max_delay(
         first_token = token_starts.index(append.event["offset"])
         left_server = request.arrived_monotonic + (first_token + 1) * 0.03
         waits.append(append.at - left_server)
-    assert max(waits) < 0.15 + 0.05, waits
+    # Held for the delay (a busy machine only holds them longer); that none is held much
+    # longer is the flush rules' promise, tested on a moved clock below.
     assert min(waits[:-1]) > 0.15 - 0.02, waits
+
+
+# --------------------------------------------------------------------------- the flush rules
+# On a clock the test moves: when each flush is due, with no timing of a real run.
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class _Sent:
+    """An attempt whose sends are recorded with the clock's time, not written anywhere."""
+
+    def __init__(self, clock: _Clock) -> None:
+        self.clock = clock
+        self.reply_id = 1
+        self.superseded = False
+        self.unsent_chars = 0
+        self._unsent: list[str] = []
+        self.sends: list[tuple[float, str]] = []
+
+    def add_text(self, text: str) -> None:
+        self._unsent.append(text)
+        self.unsent_chars += len(text)
+
+    def start_text(self) -> None:
+        self.flush()
+
+    def flush(self) -> None:
+        if self.unsent_chars:
+            self.sends.append((self.clock.now, "".join(self._unsent)))
+            self._unsent, self.unsent_chars = [], 0
+
+
+def _coalescer(**settings: float):
+    clock = _Clock()
+    attempt = _Sent(clock)
+    config = assistant.AssistantConfig(**settings)
+    return clock, attempt, assistant._Coalescer(attempt, config, clock=clock)
+
+
+def test_the_first_text_leaves_at_once():
+    _, attempt, coalescer = _coalescer(flush_interval=0.5)
+    coalescer.note_text("First")
+    assert attempt.sends == [(100.0, "First")]
+    assert coalescer._flush_due() is None
+
+
+def test_enough_text_waits_for_the_interval_then_leaves_with_the_token_that_completes_it():
+    clock, attempt, coalescer = _coalescer(
+        flush_interval=0.05, flush_min_chars=10, flush_max_delay=0.5
+    )
+    coalescer.note_text("a")
+    clock.now += 0.01
+    coalescer.note_text("0123456789")
+    # Enough text, but within the interval of the first send: due at the interval's end.
+    assert attempt.sends == [(100.0, "a")]
+    assert coalescer._flush_due() == pytest.approx(100.05)
+    clock.now = 100.06
+    coalescer.note_text("more")
+    assert attempt.sends[-1] == (100.06, "0123456789more")
+    assert coalescer._flush_due() is None
+
+
+def test_little_text_is_due_after_the_max_delay_from_its_first_piece():
+    clock, attempt, coalescer = _coalescer(
+        flush_interval=0.05, flush_min_chars=10_000, flush_max_delay=0.15
+    )
+    coalescer.note_text("a")
+    clock.now += 1.0
+    coalescer.note_text("b")
+    clock.now += 0.1
+    coalescer.note_text("c")
+    assert attempt.sends == [(100.0, "a")]
+    # Counted from "b", the oldest unsent piece, not from the newest.
+    assert coalescer._flush_due() == pytest.approx(101.15)
+
+
+def test_a_flush_is_due_no_later_than_the_max_delay_however_much_text_waits():
+    clock, _, coalescer = _coalescer(flush_interval=10.0, flush_min_chars=1, flush_max_delay=0.15)
+    coalescer.note_text("a")
+    clock.now += 0.01
+    coalescer.note_text("bcd")
+    # The interval (10 s) would allow later; the max delay does not.
+    assert coalescer._flush_due() == pytest.approx(100.16)
