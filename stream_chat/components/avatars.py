@@ -56,11 +56,9 @@ def _slot(
     face: rx.Component,
     user_id: Var[int] | int,
     size: str,
-    presence: Var[str] | str | None,
     class_name: str,
     **props: object,
 ) -> rx.Component:
-    extra = {"data_presence": presence} if presence is not None else {}
     return rx.el.span(
         face,
         class_name=f"avatar-slot {class_name}".strip(),
@@ -70,7 +68,6 @@ def _slot(
         flex_shrink="0",
         width=SIZES[size],
         height=SIZES[size],
-        **extra,
         **props,
     )
 
@@ -96,7 +93,6 @@ def avatar(
     name: Var[str] | str,
     *,
     size: str = "2",
-    presence: Var[str] | str | None = None,
     class_name: str = "",
     **props: object,
 ) -> rx.Component:
@@ -110,7 +106,7 @@ def avatar(
         color="var(--accent-12)",
         **_face_style(size),
     )
-    return _slot(face, user_id, size, presence, class_name, **props)
+    return _slot(face, user_id, size, class_name, **props)
 
 
 def assistant_avatar(
@@ -125,7 +121,7 @@ def assistant_avatar(
         color="var(--accent-contrast)",
         **_face_style(size),
     )
-    return _slot(face, user_id, size, None, class_name, data_assistant="true", **props)
+    return _slot(face, user_id, size, class_name, data_assistant="true", **props)
 
 
 def sender_avatar(
