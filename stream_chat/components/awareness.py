@@ -6,11 +6,10 @@ are drawn on every avatar slot (`components/avatars.py`, `data-user-id`) by the 
 from typing import Any
 
 import reflex as rx
-from reflex.vars import Var, VarData
-from reflex_base.utils.format import format_event_handler
-from reflex_base.utils.imports import ImportVar
+from reflex.vars import Var
 
 from stream_chat.components.avatars import avatar
+from stream_chat.components.hooks import event_name, hook_result
 from stream_chat.state.messages import MessagesState
 from stream_chat.state.rooms import RoomsState
 
@@ -22,43 +21,23 @@ MEMBERS_PANEL_WIDTH = "240px"
 COMPOSER_ID = "composer"
 
 
-def _with_state_vars(hook: str, imports: str, *state_vars: Var) -> VarData:
-    return VarData.merge(
-        *(var._get_all_var_data() for var in state_vars),
-        VarData(imports={AWARENESS_MODULE: [ImportVar(tag=imports)]}, hooks={hook: None}),
-    )
-
-
 def awareness_behaviour() -> Var:
     """Mounts `useAwarenessBehaviour` once per page (signals, dots, typing and input notices)."""
-    room_id = RoomsState.current_room_id
     options = {
-        "signalsState": repr(RoomsState.get_full_name()),
-        "roomId": str(room_id),
-        "composerId": repr(COMPOSER_ID),
-        "typingEvent": repr(format_event_handler(MessagesState.set_typing)),  # type: ignore[arg-type]
-        "activityEvent": repr(format_event_handler(RoomsState.report_activity)),  # type: ignore[arg-type]
-        "refreshEvent": repr(format_event_handler(RoomsState.refresh_awareness)),  # type: ignore[arg-type]
+        "signalsState": RoomsState.get_full_name(),
+        "roomId": RoomsState.current_room_id,
+        "composerId": COMPOSER_ID,
+        "typingEvent": event_name(MessagesState.set_typing),
+        "activityEvent": event_name(RoomsState.report_activity),
+        "refreshEvent": event_name(RoomsState.refresh_awareness),
     }
-    options_js = ", ".join(f"{key}: {value}" for key, value in options.items())
-    return Var(
-        _js_expr="awarenessBehaviour",
-        _var_type=str,
-        _var_data=_with_state_vars(
-            f"const awarenessBehaviour = useAwarenessBehaviour({{{options_js}}});",
-            "useAwarenessBehaviour",
-            room_id,
-        ),
-    )
+    return hook_result("awarenessBehaviour", AWARENESS_MODULE, "useAwarenessBehaviour", options)
 
 
 def _awareness(field: str, var_type: Any) -> Var:
-    self_id, room_id = MessagesState.user_id, RoomsState.current_room_id
-    hook = f"const awareness = useAwareness({{selfId: {self_id!s}, roomId: {room_id!s}}});"
-    return Var(
-        _js_expr=f"awareness.{field}",
-        _var_data=_with_state_vars(hook, "useAwareness", self_id, room_id),
-    ).to(var_type)
+    options = {"selfId": MessagesState.user_id, "roomId": RoomsState.current_room_id}
+    awareness = hook_result("awareness", AWARENESS_MODULE, "useAwareness", options, dict)
+    return Var(_js_expr=f"awareness.{field}", _var_data=awareness._get_all_var_data()).to(var_type)
 
 
 def typing_line() -> rx.Component:

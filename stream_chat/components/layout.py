@@ -1,15 +1,14 @@
 """The shared shell of the rooms pages: sidebar, header and content."""
 
-import json
-
 import reflex as rx
 from reflex.vars import Var, VarData
-from reflex_base.utils.format import format_event_handler
 from reflex_base.utils.imports import ImportVar
 
 from stream_chat.components.avatars import avatar
 from stream_chat.components.awareness import awareness_behaviour
+from stream_chat.components.hooks import event_name, hook_result
 from stream_chat.components.search import search_dialog
+from stream_chat.components.styles import VISUALLY_HIDDEN
 from stream_chat.state.rooms import RoomLink, RoomsState
 from stream_chat.state.session import SessionState
 
@@ -25,26 +24,14 @@ UNREAD_MODULE = rx.asset("unread.js").importable_path
 def _unread_snapshot() -> Var:
     """The sidebar's unread counts, from `useUnread` (assets/unread.js), which also puts the
     total in front of the tab's title and shows mention notifications."""
-    title, room_id, rooms = RoomsState.page_title, RoomsState.current_room_id, RoomsState.rooms
-    substate = json.dumps(RoomsState.get_full_name())
-    refresh = json.dumps(format_event_handler(RoomsState.refresh_unread))  # type: ignore[arg-type]
-    options = (
-        f"{{substateName: {substate}, refreshEvent: {refresh}, title: {title!s}, "
-        f"openRoomId: {room_id!s}, rooms: {rooms!s}}}"
-    )
-    return Var(
-        _js_expr="unreadSnapshot",
-        _var_type=dict,
-        _var_data=VarData.merge(
-            title._get_all_var_data(),
-            room_id._get_all_var_data(),
-            rooms._get_all_var_data(),
-            VarData(
-                imports={UNREAD_MODULE: [ImportVar(tag="useUnread")]},
-                hooks={f"const unreadSnapshot = useUnread({options});": None},
-            ),
-        ),
-    )
+    options = {
+        "substateName": RoomsState.get_full_name(),
+        "refreshEvent": event_name(RoomsState.refresh_unread),
+        "title": RoomsState.page_title,
+        "openRoomId": RoomsState.current_room_id,
+        "rooms": RoomsState.rooms,
+    }
+    return hook_result("unreadSnapshot", UNREAD_MODULE, "useUnread", options, dict)
 
 
 def _from_unread(function: str, room_id: Var) -> Var[str]:
@@ -59,16 +46,6 @@ def _from_unread(function: str, room_id: Var) -> Var[str]:
             VarData(imports={UNREAD_MODULE: [ImportVar(tag=function)]}),
         ),
     ).to(str)
-
-
-VISUALLY_HIDDEN = {
-    "position": "absolute",
-    "width": "1px",
-    "height": "1px",
-    "overflow": "hidden",
-    "clip": "rect(0 0 0 0)",
-    "white_space": "nowrap",
-}
 
 
 def count_badge(label: Var[str], what: str, **props: object) -> rx.Component:

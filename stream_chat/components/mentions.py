@@ -6,10 +6,10 @@ from typing import Any
 
 import reflex as rx
 from reflex.vars import Var, VarData
-from reflex_base.utils.format import format_event_handler
 from reflex_base.utils.imports import ImportVar
 
 from stream_chat.components.avatars import assistant_avatar, avatar
+from stream_chat.components.hooks import event_name, hook_result
 from stream_chat.mentions import ASSISTANT_KEYWORD
 from stream_chat.state.mentions import PEOPLE, MentionsState
 from stream_chat.state.session import SessionState
@@ -147,26 +147,12 @@ LISTBOX_STYLE = {
 
 def mention_autocomplete(fields: dict[str, str]) -> Var:
     """Mounts `useMentionAutocomplete` for these fields (field id → its listbox's id)."""
-    room_id = MentionsState.current_room_id
     options = {
         "fields": [{"fieldId": field, "listboxId": box} for field, box in fields.items()],
-        "loadPeople": format_event_handler(MentionsState.load_people),  # type: ignore[arg-type]
+        "loadPeople": event_name(MentionsState.load_people),
+        "roomId": MentionsState.current_room_id,
     }
-    options_js = ", ".join(f"{key}: {Var.create(value)!s}" for key, value in options.items())
-    return Var(
-        _js_expr="mentionAutocomplete",
-        _var_type=str,
-        _var_data=VarData.merge(
-            room_id._get_all_var_data(),
-            VarData(
-                imports={MENTIONS_MODULE: [ImportVar(tag="useMentionAutocomplete")]},
-                hooks={
-                    "const mentionAutocomplete = useMentionAutocomplete("
-                    f"{{{options_js}, roomId: {room_id!s}}});": None
-                },
-            ),
-        ),
-    )
+    return hook_result("mentionAutocomplete", MENTIONS_MODULE, "useMentionAutocomplete", options)
 
 
 def combobox_props(listbox_id: str) -> dict[str, str]:

@@ -5,7 +5,6 @@ from typing import Any
 
 import reflex as rx
 from reflex.vars import Var, VarData
-from reflex_base.utils.format import format_event_handler
 from reflex_base.utils.imports import ImportVar
 
 from stream_chat.assistant import HOW_TO_ENABLE
@@ -13,6 +12,7 @@ from stream_chat.chat import MAX_MESSAGE_LENGTH
 from stream_chat.components.avatars import sender_avatar
 from stream_chat.components.awareness import COMPOSER_ID, typing_line
 from stream_chat.components.empty_states import notice
+from stream_chat.components.hooks import event_name, hook_result
 from stream_chat.components.mentions import (
     MENTION_STYLE,
     MENTIONED_ROW_STYLE,
@@ -21,6 +21,7 @@ from stream_chat.components.mentions import (
     mention_listbox,
     remark_mentions,
 )
+from stream_chat.components.styles import VISUALLY_HIDDEN
 from stream_chat.state.messages import LINK_PARAM, MESSAGES, MessagesState
 
 CHAT_ROOM_MODULE = rx.asset("chat_room.js").importable_path
@@ -38,15 +39,6 @@ COMPOSER_COUNT_ID = "composer-count"
 COUNT_FROM = MAX_MESSAGE_LENGTH * 9 // 10
 ANNOUNCER_ID = "assistant-announcement"
 
-VISUALLY_HIDDEN = {
-    "position": "absolute",
-    "width": "1px",
-    "height": "1px",
-    "overflow": "hidden",
-    "clip": "rect(0 0 0 0)",
-    "white_space": "nowrap",
-}
-
 
 def _chat_room_behaviour() -> Var:
     """A Var whose only job is to mount the `useChatRoom` hook in the page's component."""
@@ -61,43 +53,22 @@ def _chat_room_behaviour() -> Var:
         "counterId": COMPOSER_COUNT_ID,
         "maxLength": MAX_MESSAGE_LENGTH,
         "countFrom": COUNT_FROM,
-        "loadOlder": format_event_handler(MessagesState.load_older),  # type: ignore[arg-type]
-        "loadNewer": format_event_handler(MessagesState.load_newer),  # type: ignore[arg-type]
-        "jumpToPresent": format_event_handler(MessagesState.jump_to_present),  # type: ignore[arg-type]
-        "jumpToStart": format_event_handler(MessagesState.jump_to_start),  # type: ignore[arg-type]
-        "editLast": format_event_handler(MessagesState.edit_last_message),  # type: ignore[arg-type]
-        "stopReply": format_event_handler(MessagesState.stop_current_reply),  # type: ignore[arg-type]
-        "markRead": format_event_handler(MessagesState.mark_read),  # type: ignore[arg-type]
+        "loadOlder": event_name(MessagesState.load_older),
+        "loadNewer": event_name(MessagesState.load_newer),
+        "jumpToPresent": event_name(MessagesState.jump_to_present),
+        "jumpToStart": event_name(MessagesState.jump_to_start),
+        "editLast": event_name(MessagesState.edit_last_message),
+        "stopReply": event_name(MessagesState.stop_current_reply),
+        "markRead": event_name(MessagesState.mark_read),
         "announcerId": ANNOUNCER_ID,
     }
-    options_js = ", ".join(f"{key}: {value!r}" for key, value in options.items())
-    return Var(
-        _js_expr="chatRoomBehaviour",
-        _var_type=str,
-        _var_data=VarData(
-            imports={CHAT_ROOM_MODULE: [ImportVar(tag="useChatRoom")]},
-            hooks={f"const chatRoomBehaviour = useChatRoom({{{options_js}}});": None},
-        ),
-    )
+    return hook_result("chatRoomBehaviour", CHAT_ROOM_MODULE, "useChatRoom", options)
 
 
 def _opened_room_behaviour() -> Var:
     """Mounts `useOpenedRoom`: the composer takes the focus when a room opens."""
-    room_id = MessagesState.current_room_id
-    return Var(
-        _js_expr="openedRoomBehaviour",
-        _var_type=str,
-        _var_data=VarData.merge(
-            room_id._get_all_var_data(),
-            VarData(
-                imports={CHAT_ROOM_MODULE: [ImportVar(tag="useOpenedRoom")]},
-                hooks={
-                    "const openedRoomBehaviour = useOpenedRoom({"
-                    f"roomId: {room_id!s}, composerId: {COMPOSER_ID!r}}});": None
-                },
-            ),
-        ),
-    )
+    options = {"roomId": MessagesState.current_room_id, "composerId": COMPOSER_ID}
+    return hook_result("openedRoomBehaviour", CHAT_ROOM_MODULE, "useOpenedRoom", options)
 
 
 def unread_divider() -> rx.Component:

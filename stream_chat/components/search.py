@@ -2,10 +2,9 @@
 and in `assets/search.js` (the shortcuts, the pause before searching, the field's keys)."""
 
 import reflex as rx
-from reflex.vars import Var, VarData
-from reflex_base.utils.format import format_event_handler
-from reflex_base.utils.imports import ImportVar
+from reflex.vars import Var
 
+from stream_chat.components.hooks import event_name, hook_result
 from stream_chat.search import MAX_QUERY_LENGTH
 from stream_chat.state.message_search import (
     ALL_ROOMS,
@@ -28,37 +27,21 @@ PAUSE_MS = 250
 
 def _search_behaviour() -> Var:
     """A Var whose only job is to mount the `useSearchDialog` hook in the page's component."""
-    shown = {
-        "open": SearchState.dialog_open,
-        "cursor": SearchState.cursor,
-        "resultCount": SearchState.results.length(),
-        "shownQuery": SearchState.searched_query,
-    }
     options = {
         "buttonId": BUTTON_ID,
         "hintId": HINT_ID,
         "inputId": INPUT_ID,
         "optionIdPrefix": OPTION_ID_PREFIX,
         "pauseMs": PAUSE_MS,
-        "runSearch": format_event_handler(SearchState.run_search),  # type: ignore[arg-type]
-        "moveCursor": format_event_handler(SearchState.move_cursor),  # type: ignore[arg-type]
-        "openResult": format_event_handler(SearchState.open_result),  # type: ignore[arg-type]
+        "runSearch": event_name(SearchState.run_search),
+        "moveCursor": event_name(SearchState.move_cursor),
+        "openResult": event_name(SearchState.open_result),
+        "open": SearchState.dialog_open,
+        "cursor": SearchState.cursor,
+        "resultCount": SearchState.results.length(),
+        "shownQuery": SearchState.searched_query,
     }
-    options_js = ", ".join(
-        [f"{key}: {value!r}" for key, value in options.items()]
-        + [f"{key}: {var!s}" for key, var in shown.items()]
-    )
-    return Var(
-        _js_expr="searchBehaviour",
-        _var_type=str,
-        _var_data=VarData.merge(
-            *(var._get_all_var_data() for var in shown.values()),
-            VarData(
-                imports={SEARCH_MODULE: [ImportVar(tag="useSearchDialog")]},
-                hooks={f"const searchBehaviour = useSearchDialog({{{options_js}}});": None},
-            ),
-        ),
-    )
+    return hook_result("searchBehaviour", SEARCH_MODULE, "useSearchDialog", options)
 
 
 def search_button() -> rx.Component:
