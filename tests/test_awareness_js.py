@@ -1,13 +1,7 @@
 """The browser's awareness store (assets/awareness.js) in Node: the typing line, the members
 panel's lists, the presence stylesheet, expiry, and what it refuses to take from a signal."""
 
-import json
-import shutil
-import subprocess
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parent.parent
-JS_DIR = ROOT / "tests" / "js"
+from tests.support.node import run_node
 
 SCRIPT = """
 import { AwarenessStore, membersOf, presenceCss, typingLine } from "../../assets/awareness.js";
@@ -36,16 +30,7 @@ console.log(JSON.stringify(out));
 
 
 def test_the_awareness_store() -> None:
-    node = shutil.which("node") or "/usr/bin/node"
-    result = subprocess.run(
-        [node, "--import", (JS_DIR / "register.mjs").as_uri(), "--input-type=module", "-e", SCRIPT],
-        cwd=JS_DIR,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=True,
-    )
-    out = json.loads(result.stdout)
+    out = run_node(SCRIPT)
     assert out["lines"] == [
         "",
         "Ada is typing…",

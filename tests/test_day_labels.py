@@ -1,12 +1,6 @@
 """The day separators' names, from the real assets/chat_room.js run in Node."""
 
-import json
-import shutil
-import subprocess
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parent.parent
-JS_DIR = ROOT / "tests" / "js"
+from tests.support.node import run_node
 
 SCRIPT = """
 import { dayLabel } from "../../assets/chat_room.js";
@@ -22,16 +16,7 @@ console.log(JSON.stringify(days.map((day) => dayLabel(day, now))));
 
 
 def test_today_yesterday_a_weekday_and_the_year_only_when_not_this_one() -> None:
-    node = shutil.which("node") or "/usr/bin/node"
-    result = subprocess.run(
-        [node, "--import", (JS_DIR / "register.mjs").as_uri(), "--input-type=module", "-e", SCRIPT],
-        cwd=JS_DIR,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=True,
-    )
-    assert json.loads(result.stdout) == [
+    assert run_node(SCRIPT) == [
         "Today",
         "Yesterday",
         "Saturday, 28 November",

@@ -3,26 +3,8 @@ assets/mentions.js run in Node: initials, grouping of rows, what the autocomplet
 typed and whom it offers, and the remark plugin's marks on a markdown tree."""
 
 import json
-import shutil
-import subprocess
-from pathlib import Path
-from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-JS_DIR = ROOT / "tests" / "js"
-
-
-def run_node(script: str) -> Any:
-    node = shutil.which("node") or "/usr/bin/node"
-    result = subprocess.run(
-        [node, "--import", (JS_DIR / "register.mjs").as_uri(), "--input-type=module", "-e", script],
-        cwd=JS_DIR,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=True,
-    )
-    return json.loads(result.stdout)
+from tests.support.node import run_node
 
 
 def test_initials() -> None:

@@ -4,7 +4,7 @@ summary, new messages and reads applied in every order end in the same counts.""
 import itertools
 import json
 
-from tests.test_looks_js import run_node
+from tests.support.node import run_node
 
 ME, BOB = 1, 2
 # Room 7: the server counted two of Bob's messages after position 10 (ids 11 and 12, one

@@ -24,6 +24,7 @@ from stream_chat.state.session import SESSION_COOKIE
 from stream_chat.state.unread_feeds import UNREAD_VAR
 from stream_chat.streams import ClientStream
 from stream_chat.testing.stream_lab import StreamLabState
+from tests.support.awareness import presence_from
 from tests.support.databases import fresh_postgres_database
 from tests.support.reflex_client import ReflexClient, var_key
 from tests.support.servers import AppServer, prepared_database, start_app
@@ -267,19 +268,7 @@ def live_signals(client: ReflexClient) -> list[dict[str, Any]]:
 
 def presence_seen(client: ReflexClient) -> dict[str, str]:
     """The presence map as the browser's store ends up with it (see assets/awareness.js)."""
-    seen: dict[str, str] = {}
-    for signals in live_signals(client):
-        update = signals.get("presence")
-        if update is None:
-            continue
-        if update["full"]:
-            seen = {}
-        for user, status in update["users"].items():
-            if status is None:
-                seen.pop(user, None)
-            else:
-                seen[user] = status
-    return seen
+    return presence_from(live_signals(client))
 
 
 def typists_seen(client: ReflexClient) -> set[str]:

@@ -16,6 +16,7 @@ from stream_chat.state import room_feed
 from stream_chat.state.messages import MessagesState
 from stream_chat.state.room_feed import AWARENESS_INTERVAL, SIGNALS_VAR, PresenceFeed
 from stream_chat.state.rooms import RoomsState
+from tests.support.awareness import presence_from
 
 from . import room_fixtures
 from .room_fixtures import RoomApp, Tab, insert_messages, make_room, make_user
@@ -44,19 +45,7 @@ def room_signals(tab: Tab, since: int = 0) -> list[dict[str, Any]]:
 
 def statuses_seen(tab: Tab) -> dict[str, str]:
     """The presence map as the browser's store ends up with it."""
-    seen: dict[str, str] = {}
-    for signal in signals(tab):
-        update = signal.get("presence")
-        if update is None:
-            continue
-        if update["full"]:
-            seen = {}
-        for user, status in update["users"].items():
-            if status is None:
-                seen.pop(user, None)
-            else:
-                seen[user] = status
-    return seen
+    return presence_from(signals(tab))
 
 
 def roster_seen(tab: Tab) -> dict[str, str]:
