@@ -149,6 +149,11 @@ class RedisBroker:
     def __init__(self, url: str) -> None:
         self._url = url
         self._publisher = redis.Redis.from_url(url)
+        # Channels, unlike keys, are shared by all of a server's databases: naming the
+        # database keeps two deployments on one Redis (staging and production, or two test
+        # runs) from hearing each other's rooms.
+        database = self._publisher.connection_pool.connection_kwargs.get("db", 0)
+        self._channels = f"{CHANNEL_PREFIX}{database}:"
         self._publish_numbered = self._publisher.register_script(_PUBLISH_NUMBERED)
         self._local = LocalBroker()
         self._listeners: dict[asyncio.AbstractEventLoop, asyncio.Task[None]] = {}
@@ -156,12 +161,12 @@ class RedisBroker:
     def publish(self, topic: str, event: Event) -> int:
         # Synchronous on purpose: the contexts are synchronous, and a publish returns once
         # Redis has ordered the message, so one sender's messages keep their order.
-        keys = [SEQ_PREFIX + topic, CHANNEL_PREFIX + topic]
+        keys = [SEQ_PREFIX + topic, self._channels + topic]
         return int(self._publish_numbered(keys=keys, args=[json.dumps(event)]))
 
     def signal(self, topic: str, event: Event) -> None:
         # The number's place says "none": listeners hand it on without a `seq`.
-        self._publisher.publish(CHANNEL_PREFIX + topic, UNNUMBERED + " " + json.dumps(event))
+        self._publisher.publish(self._channels + topic, UNNUMBERED + " " + json.dumps(event))
 
     def current_seq(self, topic: str) -> int:
         return int(self._publisher.get(SEQ_PREFIX + topic) or 0)
@@ -190,7 +195,7 @@ class RedisBroker:
             client = redis.asyncio.Redis.from_url(self._url)
             try:
                 async with client.pubsub() as pubsub:
-                    await pubsub.psubscribe(CHANNEL_PREFIX + "*")
+                    await pubsub.psubscribe(self._channels + "*")
                     if ready.done():
                         # Back after an outage: whatever was published meanwhile is lost to
                         # this worker, so every subscriber re-reads from the database.
@@ -200,7 +205,7 @@ class RedisBroker:
                     async for message in pubsub.listen():
                         if message["type"] != "pmessage":
                             continue
-                        topic = message["channel"].decode()[len(CHANNEL_PREFIX) :]
+                        topic = message["channel"].decode()[len(self._channels) :]
                         seq, _, body = message["data"].decode().partition(" ")
                         event = json.loads(body)
                         if seq != UNNUMBERED:
