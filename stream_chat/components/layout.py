@@ -175,6 +175,8 @@ def sidebar() -> rx.Component:
         width=SIDEBAR_WIDTH,
         min_width=SIDEBAR_WIDTH,
         height="100dvh",
+        # However many rooms there are, the last ones and the controls below stay reachable.
+        overflow_y="auto",
         padding="1rem 0.75rem",
         spacing="5",
         border_right=f"1px solid {rx.color('gray', 5)}",
@@ -207,6 +209,7 @@ def mobile_menu() -> rx.Component:
                 top="auto",
                 left="0",
                 height="100%",
+                overflow_y="auto",
                 width="80%",
                 max_width="320px",
                 background_color=rx.color("gray", 2),

@@ -13,7 +13,7 @@ from playwright.sync_api import Browser, Locator, Page, expect
 from sqlalchemy import delete, update
 
 from stream_chat import accounts, chat, repo
-from stream_chat.models import Message
+from stream_chat.models import Message, Room
 from tests.browser.conftest import screenshot
 from tests.browser.test_room_chat import open_as, row_with, send
 from tests.browser.test_unread import read_everything
@@ -298,5 +298,41 @@ def test_the_room_as_seen_on_desktop_phone_and_in_dark_mode(
         else:
             expect(hints).to_be_visible()
         screenshot(page, f"room-{name}")
+    finally:
+        page.context.close()
+
+
+@pytest.fixture
+def many_rooms(app_server: AppServer) -> Iterator[list[int]]:
+    """Forty more rooms than fit a screen's sidebar; removed afterwards, so later tests'
+    sidebars are as they were."""
+    ids = [new_room(app_server, f"crowd-{n:02d}") for n in range(40)]
+    yield ids
+    with repo.engine().begin() as connection:
+        connection.execute(delete(Room).where(Room.id.in_(ids)))  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("phone", [False, True], ids=["desktop", "phone"])
+def test_every_room_of_a_long_list_and_the_control_under_it_can_be_reached(
+    browser: Browser, app_server: AppServer, many_rooms: list[int], phone: bool
+) -> None:
+    options = {"viewport": {"width": 390, "height": 700}} if phone else {}
+    page = open_as(browser, app_server, ADA, f"/rooms/{many_rooms[0]}", **options)
+    try:
+        if phone:
+            page.get_by_role("button", name="Open the room list").click()
+            rooms = page.get_by_role("dialog")
+        else:
+            rooms = page.locator("nav[aria-label=Rooms]").first
+        last = rooms.locator(f'a.room-link[href="/rooms/{many_rooms[-1]}"]')
+        expect(last).to_be_attached()
+        # Scrolled to, never cut off by the screen's edge.
+        last.scroll_into_view_if_needed()
+        expect(last).to_be_in_viewport(ratio=1)
+        control = rooms.locator(".notifications-control")
+        control.scroll_into_view_if_needed()
+        # The list's scrollbar may cover a pixel of the full-width control's edge.
+        expect(control).to_be_in_viewport(ratio=0.95)
+        screenshot(page, f"long-room-list-{'phone' if phone else 'desktop'}")
     finally:
         page.context.close()

@@ -334,7 +334,8 @@ def test_screenshots_on_a_phone(
     # However many rooms earlier tests left, the drawer scrolls down to its last control...
     control = drawer.locator(".notifications-control")
     control.scroll_into_view_if_needed()
-    expect(control).to_be_in_viewport(ratio=1)
+    # The list's scrollbar may cover a pixel of the full-width control's edge.
+    expect(control).to_be_in_viewport(ratio=0.95)
     # ...and the shot, once the drawer has slid all in, shows the room with its badges.
     link.scroll_into_view_if_needed()
     expect(link).to_be_in_viewport(ratio=1)
