@@ -82,7 +82,8 @@ async def test_a_new_message_is_one_broadcast_that_reaches_every_sidebar(
             message.id,
             bob.id,
         )
-        assert (posted["mentioned"], posted["snippet"]) == ([ann.id], text)
+        # The snippet is for a notification's plain text: the mention reads as a name.
+        assert (posted["mentioned"], posted["snippet"]) == ([ann.id], "look @Ann")
     # One emit for the sidebars (to the worker's activity room), one for the room's own feed
     # (and the room's awareness: Bob is a new poster there).
     to_rooms = room_app.sio.emits_to_rooms(emits)
