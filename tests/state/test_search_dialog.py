@@ -12,7 +12,7 @@ from reflex.event import Event
 from reflex_base.utils import format as rx_format
 from sqlalchemy import delete
 
-from stream_chat import accounts, chat, repo, search
+from stream_chat import accounts, chat, repo, search, throttle
 from stream_chat.models import Room, User
 from stream_chat.state.message_search import CAPPED_NOTE, MAX_RESULTS, SearchState
 from stream_chat.state.session import login_path_returning_to
@@ -372,6 +372,8 @@ async def test_searching_too_fast_is_refused_with_the_wait(
 ) -> None:
     monkeypatch.setenv("SEARCHES_BURST", "2")
     monkeypatch.setenv("SEARCHES_PER_SECOND", "0.01")
+    # Time stands still: the wait said is one whole token's, however slow the run.
+    monkeypatch.setattr(throttle, "clock", lambda: 1_000_000.0)
     ann, _, deploys, _ = two_rooms
     [alpha] = insert_messages([(deploys, ann, "alpha")])
     tab = await searching(room_app, ann, deploys)

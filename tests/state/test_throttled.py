@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from reflex.istate.manager.token import BaseStateToken
 
-from stream_chat import accounts
+from stream_chat import accounts, throttle
 from stream_chat.state.auth_forms import LoginFormState
 from stream_chat.state.messages import MessagesState
 
@@ -26,6 +26,9 @@ async def test_a_message_past_the_rate_limit_keeps_the_draft(
 ) -> None:
     monkeypatch.setenv("MESSAGES_BURST", "3")
     monkeypatch.setenv("MESSAGES_PER_SECOND", "0.5")
+    # Time stands still: the bucket refills by nothing while the messages go, however slow
+    # the machine, so the wait is exactly one token's, 2 s.
+    monkeypatch.setattr(throttle, "clock", lambda: 1_000_000.0)
     ann, room = make_user("Ann"), make_room("general")
     tab = room_app.tab(ann)
     await tab.connect(f"/rooms/{room.id}")
@@ -40,8 +43,10 @@ async def test_a_message_past_the_rate_limit_keeps_the_draft(
 
 
 async def test_a_locked_login_says_how_long_and_refuses_even_the_right_password(
-    room_app: RoomApp,
+    room_app: RoomApp, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Time stands still, so the lockout said is the whole first one, however slow the run.
+    monkeypatch.setattr(throttle, "clock", lambda: 1_000_000.0)
     accounts.register_user("alice@example.com", "correct horse battery staple")
     tab = room_app.tab()
     await tab.connect("/login")
