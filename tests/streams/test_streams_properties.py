@@ -324,16 +324,20 @@ def deliveries_of(script: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
     return play(script)[0]
 
 
-@SETTINGS
-@given(script=scripts)
-def test_python_and_js_clients_agree(
-    js: Any, py_client: Any, script: list[tuple[Any, ...]]
-) -> None:
+def assert_clients_agree(js: Any, py_client: Any, script: list[tuple[Any, ...]]) -> None:
     deliveries = deliveries_of(script)
     expected = py_client(deliveries)
     actual = js.call("run_batches", deliveries=deliveries)
     assert actual["outcomes"] == expected["outcomes"]
     assert actual["streams"] == expected["streams"]
+
+
+@SETTINGS
+@given(script=scripts)
+def test_python_and_js_clients_agree(
+    js: Any, py_client: Any, script: list[tuple[Any, ...]]
+) -> None:
+    assert_clients_agree(js, py_client, script)
 
 
 @SETTINGS
@@ -341,11 +345,7 @@ def test_python_and_js_clients_agree(
 def test_python_and_js_clients_agree_away_from_the_live_end(
     js: Any, py_client: Any, script: list[tuple[Any, ...]]
 ) -> None:
-    deliveries = deliveries_of(script)
-    expected = py_client(deliveries)
-    actual = js.call("run_batches", deliveries=deliveries)
-    assert actual["outcomes"] == expected["outcomes"]
-    assert actual["streams"] == expected["streams"]
+    assert_clients_agree(js, py_client, script)
 
 
 @SETTINGS
